@@ -1,0 +1,319 @@
+"""GLUE tasks on the real local files (counts from /work/shared/glue/MANIFEST.md), metrics, errors, registry."""
+
+from __future__ import annotations
+
+import functools
+import re
+import warnings
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+
+import sage.tasks
+from sage import metrics
+from sage.tasks.task import Task
+
+NAMES = ["cola", "mrpc", "qnli", "rte", "sst2", "stsb"]
+
+# (task, split) -> (rows, {label id: count}); None for STS-B's regression scores. From MANIFEST.md.
+EXPECTED = {
+    ("sst2", "train"): (67349, {0: 29780, 1: 37569}),
+    ("sst2", "dev"): (872, {0: 428, 1: 444}),
+    ("rte", "train"): (2490, {0: 1249, 1: 1241}),
+    ("rte", "dev"): (277, {0: 146, 1: 131}),
+    ("mrpc", "train"): (3668, {0: 1194, 1: 2474}),
+    ("mrpc", "dev"): (408, {0: 129, 1: 279}),
+    ("cola", "train"): (8551, {0: 2528, 1: 6023}),
+    ("cola", "dev"): (1043, {0: 322, 1: 721}),
+    ("stsb", "train"): (5749, None),
+    ("stsb", "dev"): (1500, None),
+    ("qnli", "dev"): (5463, {0: 2702, 1: 2761}),
+}
+
+# (task, split, row) -> the row as loaded, read off the TSV by hand.
+KNOWN_ROWS = {
+    # Trailing space before the tab in the file; stripped on load.
+    ("sst2", "train", 0): {"sentence": "hide new secretions from the parental units", "label": 0},
+    # A quote opened and never closed inside the field: kept verbatim.
+    ("rte", "train", 2164): {
+        "sentence1": "\"That film wasn't too successful, but then 'WarGames,' which was successful, came out right "
+        "when I won the Tony for 'Brighton Beach' in 1983.",
+        "sentence2": 'The film "WarGames" was shot in 1983.',
+        "label": 1,
+    },
+    # First row after the BOM header; the second sentence opens a quote it never closes.
+    ("mrpc", "dev", 0): {
+        "sentence1": "He said the foodservice pie business doesn't fit the company's long-term growth strategy.",
+        "sentence2": '"The foodservice pie business does not fit our long-term growth strategy.',
+        "label": 1,
+    },
+    # No header: the first line is data.
+    ("cola", "train", 0): {
+        "sentence": "Our friends won't buy this analysis, let alone the next one we propose.",
+        "label": 1,
+    },
+    # The file's last line has no newline.
+    ("cola", "dev", 1042): {"sentence": "John talked to Bill about himself.", "label": 1},
+    ("stsb", "train", 0): {
+        "sentence1": "A plane is taking off.",
+        "sentence2": "An air plane is taking off.",
+        "label": 5.0,
+    },
+    # question/sentence become sentence1/sentence2.
+    ("qnli", "dev", 0): {
+        "sentence1": "What came into force after the new constitution was herald?",
+        "sentence2": "As of that day, the new constitution heralding the Second Republic came into force.",
+        "label": 0,
+    },
+}
+
+
+@functools.cache
+def _load(name: str, split: str, data_dir: Path) -> datasets.Dataset:
+    return sage.tasks.get(name).load(split, data_dir)
+
+
+def test_expected_table_covers_every_local_split() -> None:
+    local = {(name, split) for name, task in sage.tasks.get_all().items() for split in task.splits}
+    assert local == set(EXPECTED)
+
+
+@pytest.mark.parametrize(("name", "split"), sorted(EXPECTED))
+def test_load_matches_manifest(name: str, split: str, data_dir: Path) -> None:
+    task = sage.tasks.get(name)
+    dataset = _load(name, split, data_dir)
+    rows, label_counts = EXPECTED[name, split]
+
+    assert isinstance(dataset, datasets.Dataset)
+    assert dataset.num_rows == rows
+    assert dataset.column_names == [*task.text_fields, "label"]
+    for field in task.text_fields:
+        texts = dataset.data.column(field).to_pylist()
+        assert all(isinstance(text, str) and text and text == text.strip() for text in texts)
+
+    labels = dataset.data.column("label").to_numpy()
+    if label_counts is None:
+        assert dataset.features["label"] == datasets.Value("float32")
+        assert labels.dtype == np.float32
+        assert labels.min() >= 0.0 and labels.max() <= 5.0
+    else:
+        assert dataset.features["label"].dtype == "int64"
+        assert dataset.features["label"].names == list(task.label_names)
+        assert labels.dtype == np.int64
+        assert dict(zip(*np.unique(labels, return_counts=True), strict=True)) == label_counts
+
+
+@pytest.mark.parametrize(("name", "split", "row"), sorted(KNOWN_ROWS))
+def test_known_rows(name: str, split: str, row: int, data_dir: Path) -> None:
+    assert _load(name, split, data_dir)[row] == KNOWN_ROWS[name, split, row]
+
+
+def test_data_dir_defaults_to_env(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAGE_DATA_DIR", str(data_dir))
+    assert sage.tasks.get("sst2").load("dev").num_rows == 872
+
+
+def test_without_data_dir_loads_from_the_hub(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No network here: stand in for the hub with rows shaped like nyu-mll/glue's qnli config.
+    local = _load("qnli", "dev", data_dir).select(range(3))
+    hub = datasets.Dataset.from_dict(
+        {
+            "question": [f"  {text} " for text in local["sentence1"]],
+            "sentence": list(local["sentence2"]),
+            "label": list(local["label"]),
+            "idx": [0, 1, 2],
+        },
+        features=datasets.Features(
+            {
+                "question": datasets.Value("string"),
+                "sentence": datasets.Value("string"),
+                "label": datasets.ClassLabel(names=["entailment", "not_entailment"]),
+                "idx": datasets.Value("int32"),
+            }
+        ),
+    )
+    calls = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: calls.append((args, kwargs)) or hub)
+    monkeypatch.delenv("SAGE_DATA_DIR")
+
+    loaded = sage.tasks.get("qnli").load("dev")
+
+    assert calls == [(("nyu-mll/glue", "qnli"), {"split": "validation"})]
+    assert loaded.features == local.features
+    assert loaded.to_list() == local.to_list()
+
+
+def test_task_shape() -> None:
+    stsb, rte, qnli = sage.tasks.get("stsb"), sage.tasks.get("rte"), sage.tasks.get("qnli")
+    assert (stsb.is_regression, stsb.num_labels, stsb.label_names) == (True, 1, None)
+    assert (rte.is_regression, rte.num_labels) == (False, 2)
+    assert rte.label_names == ("entailment", "not_entailment")
+    assert qnli.text_fields == ("sentence1", "sentence2") and qnli.splits == ("dev",)
+    assert sage.tasks.get("sst2").text_fields == ("sentence",)
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+def test_unknown_split(data_dir: Path) -> None:
+    with pytest.raises(ValueError, match=r"unknown split 'test' for task 'sst2'; valid splits: train, dev"):
+        sage.tasks.get("sst2").load("test", data_dir)
+
+
+def test_missing_file_names_path(tmp_path: Path) -> None:
+    expected = tmp_path / "SST-2" / "train.tsv"
+    with pytest.raises(FileNotFoundError, match=re.escape(str(expected))) as error:
+        sage.tasks.get("sst2").load("train", tmp_path)
+    assert "SAGE_DATA_DIR" in str(error.value)
+
+
+def test_missing_file_under_env_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAGE_DATA_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"from SAGE_DATA_DIR"):
+        sage.tasks.get("rte").load("dev")
+
+
+def test_qnli_train_is_not_local(data_dir: Path) -> None:
+    with pytest.raises(ValueError, match=r"QNLI train is not in the local GLUE folder \(local splits: dev\)"):
+        sage.tasks.get("qnli").load("train", data_dir)
+
+
+def _write(root: Path, glue_dir: str, text: str) -> Path:
+    (root / glue_dir).mkdir()
+    (root / glue_dir / "dev.tsv").write_text(text, encoding="utf-8")
+    return root
+
+
+def test_unknown_label_in_file(tmp_path: Path) -> None:
+    root = _write(tmp_path, "SST-2", "sentence\tlabel\ngood .\t1\nbad .\t2\n")
+    with pytest.raises(ValueError, match=r"data row 1 \(from 0\) has label '2'; expected one of \['0', '1'\]"):
+        sage.tasks.get("sst2").load("dev", root)
+
+
+def test_unparsable_score_in_file(tmp_path: Path) -> None:
+    header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+    root = _write(tmp_path, "STS-B", header + "0\tg\tf\ty\t0\tn\tn\ta\tb\thigh\n")
+    with pytest.raises(ValueError, match=r"has label 'high'; expected a number"):
+        sage.tasks.get("stsb").load("dev", root)
+
+
+def test_wrong_columns_in_file(tmp_path: Path) -> None:
+    root = _write(tmp_path, "SST-2", "text\tlabel\ngood .\t1\n")
+    with pytest.raises(ValueError, match=r"no column\(s\) \['sentence'\]; expected \['sentence', 'label'\]"):
+        sage.tasks.get("sst2").load("dev", root)
+
+
+def test_task_definition_is_checked() -> None:
+    with pytest.raises(ValueError, match=r"unknown metrics \['bleu'\]"):
+        Task("x", "X", "x", ("sentence",), ("a", "b"), ("bleu",), ("sentence", "label"))
+    with pytest.raises(ValueError, match=r"tsv_columns must name 2 columns"):
+        Task("x", "X", "x", ("sentence",), ("a", "b"), ("accuracy",), ("sentence",))
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+
+def test_accuracy() -> None:
+    assert metrics.accuracy([1, 0, 1, 1], [1, 0, 0, 1]) == 0.75
+
+
+def test_f1_is_on_the_positive_class() -> None:
+    # TP=2, FP=1, FN=0 for class 1 -> 4/5; class 0 would give 2/3.
+    assert metrics.f1([1, 1, 1, 0], [1, 1, 0, 0]) == pytest.approx(0.8)
+    assert metrics.f1([0, 0, 0], [0, 0, 0]) == 0.0
+
+
+def test_matthews() -> None:
+    # TP=2, TN=1, FP=1, FN=0 -> (2*1 - 1*0) / sqrt(3*2*2*1) = 1/sqrt(3).
+    assert metrics.matthews([1, 1, 1, 0], [1, 1, 0, 0]) == pytest.approx(1 / np.sqrt(3))
+    assert metrics.matthews([0, 1, 1, 0], [1, 0, 0, 1]) == pytest.approx(-1.0)
+    assert metrics.matthews([1, 1, 1, 1], [1, 0, 1, 0]) == 0.0
+
+
+def test_pearson() -> None:
+    # Deviations (-1, 0, 1) and (-1, 1, 0): covariance 1 over variance 2 -> 0.5.
+    assert metrics.pearson([1.0, 2.0, 3.0], [1.0, 3.0, 2.0]) == pytest.approx(0.5)
+    assert metrics.pearson(np.float32([1, 2, 3]), np.float32([3, 2, 1])) == pytest.approx(-1.0)
+
+
+def test_spearman_uses_ranks() -> None:
+    predictions, labels = [10.0, 20.0, 30.0, 40.0], [1.0, 4.0, 9.0, 16.0]
+    assert metrics.spearman(predictions, labels) == pytest.approx(1.0)
+    assert metrics.pearson(predictions, labels) < 0.99
+    assert metrics.spearman([1.0, 2.0, 3.0], [1.0, 3.0, 2.0]) == pytest.approx(0.5)
+
+
+def test_correlations_of_a_constant_are_zero_without_warnings() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert metrics.pearson([2.5, 2.5, 2.5], [1.0, 2.0, 3.0]) == 0.0
+        assert metrics.spearman([1.0, 2.0, 3.0], [4.0, 4.0, 4.0]) == 0.0
+
+
+@pytest.mark.parametrize("metric", sorted(metrics.METRICS))
+def test_metrics_return_plain_floats(metric: str) -> None:
+    value = metrics.METRICS[metric](np.array([1, 0, 1, 1]), np.array([1, 0, 0, 1]))
+    assert type(value) is float
+
+
+def test_metric_input_errors() -> None:
+    with pytest.raises(ValueError, match=r"got shape \(2, 2\).*argmax"):
+        metrics.accuracy(np.zeros((2, 2)), [0, 1])
+    with pytest.raises(ValueError, match=r"got 3 predictions for 2 labels"):
+        metrics.accuracy([0, 1, 1], [0, 1])
+    with pytest.raises(ValueError, match=r"zero examples"):
+        metrics.accuracy([], [])
+
+
+# --- evaluate -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "keys"),
+    [
+        ("sst2", {"accuracy"}),
+        ("rte", {"accuracy"}),
+        ("qnli", {"accuracy"}),
+        ("mrpc", {"f1", "accuracy"}),
+        ("cola", {"mcc"}),
+        ("stsb", {"pearson", "spearman"}),
+    ],
+)
+def test_evaluate_keys(name: str, keys: set[str]) -> None:
+    result = sage.tasks.get(name).evaluate(np.array([1, 0, 1, 1]), np.array([1, 0, 0, 1]))
+    assert set(result) == keys | {"score"}
+    assert all(type(value) is float for value in result.values())
+
+
+def test_evaluate_score_is_the_mean_of_two_metrics() -> None:
+    mrpc = sage.tasks.get("mrpc").evaluate(np.array([1, 1, 1, 0]), np.array([1, 1, 0, 0]))
+    assert mrpc == pytest.approx({"f1": 0.8, "accuracy": 0.75, "score": 0.775})
+    stsb = sage.tasks.get("stsb").evaluate(np.array([10.0, 20.0, 30.0, 40.0]), np.array([1.0, 4.0, 9.0, 16.0]))
+    assert stsb["spearman"] == pytest.approx(1.0)
+    assert stsb["score"] == pytest.approx((stsb["pearson"] + stsb["spearman"]) / 2)
+
+
+def test_evaluate_single_metric_score_is_that_metric() -> None:
+    result = sage.tasks.get("cola").evaluate(np.array([1, 1, 1, 0]), np.array([1, 1, 0, 0]))
+    assert result["score"] == result["mcc"]
+
+
+def test_evaluate_majority_baseline_on_real_dev(data_dir: Path) -> None:
+    sst2 = _load("sst2", "dev", data_dir)
+    assert sage.tasks.get("sst2").evaluate(np.ones(sst2.num_rows, dtype=np.int64), np.asarray(sst2["label"])) == {
+        "accuracy": pytest.approx(444 / 872),
+        "score": pytest.approx(444 / 872),
+    }
+    cola = _load("cola", "dev", data_dir)
+    assert sage.tasks.get("cola").evaluate(np.ones(cola.num_rows), np.asarray(cola["label"]))["mcc"] == 0.0
+
+
+# --- registry -------------------------------------------------------------------------------
+
+
+def test_registry() -> None:
+    assert isinstance(sage.tasks.get("rte"), Task)
+    assert sage.tasks.get("rte").name == "rte"
+    assert sorted(sage.tasks.get_all()) == NAMES
