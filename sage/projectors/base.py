@@ -1,0 +1,90 @@
+"""The projector protocol: a scikit-learn transformer with an approximate inverse.
+
+A projector maps pooled vectors ``X`` [N, d] to a low-dimensional ``Z`` [N, k] with
+``fit``/``transform`` and maps points back with ``inverse_transform``. All three take and
+return float32 arrays, and ``fit_transform`` returns the training embedding itself (for
+UMAP and t-SNE that is not the same as re-transforming the training points).
+
+An inverse may be unable to decode some points faithfully, typically those outside the
+region the training embedding covers. It then either moves them into that region before
+decoding (*clips*) or refuses them, returning their rows as NaN (*rejects*). After every
+``inverse_transform`` call the projector sets
+
+- ``n_clipped_``: how many of the points were moved before decoding;
+- ``n_rejected_``: how many rows came back as NaN.
+
+Callers must drop or replace NaN rows.
+"""
+
+from abc import ABC, abstractmethod
+from typing import Self
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted
+
+
+class Projector(TransformerMixin, BaseEstimator, ABC):
+    """Base for projectors: input validation, fitted shapes and the inverse's bookkeeping.
+
+    Subclasses take only hyper-parameters in ``__init__`` (annotated, with defaults: the
+    spec system validates user arguments against that signature) and implement
+    ``_fit``, ``_transform`` and ``_inverse`` on already-validated float32 arrays.
+    """
+
+    n_features_in_: int
+    n_components_: int
+    n_clipped_: int
+    n_rejected_: int
+
+    def fit(self, X: np.ndarray, y: None = None) -> Self:
+        """Fit on ``X`` [N, d]."""
+        self.fit_transform(X)
+        return self
+
+    def fit_transform(self, X: np.ndarray, y: None = None) -> np.ndarray:
+        """Fit on ``X`` [N, d] and return the training embedding [N, k]."""
+        X = self._check(X, "X")
+        Z = np.asarray(self._fit(X), dtype=np.float32)
+        self.n_features_in_ = X.shape[1]
+        self.n_components_ = Z.shape[1]
+        return Z
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Project ``X`` [M, d] to [M, k]."""
+        check_is_fitted(self)
+        X = self._check(X, "X", self.n_features_in_, "input features, as in fit")
+        return np.asarray(self._transform(X), dtype=np.float32)
+
+    def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
+        """Map ``Z`` [M, k] back to [M, d]; sets ``n_clipped_`` and ``n_rejected_`` (NaN rows)."""
+        check_is_fitted(self)
+        Z = self._check(Z, "Z", self.n_components_, "components")
+        X, self.n_clipped_ = self._inverse(Z)
+        X = np.asarray(X, dtype=np.float32)
+        self.n_rejected_ = int(np.isnan(X).any(axis=1).sum())
+        return X
+
+    @abstractmethod
+    def _fit(self, X: np.ndarray) -> np.ndarray:
+        """Fit on X and return the training embedding."""
+
+    @abstractmethod
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        """Embed new points."""
+
+    @abstractmethod
+    def _inverse(self, Z: np.ndarray) -> tuple[np.ndarray, int]:
+        """Decode Z; return the vectors (NaN rows for rejected points) and how many were clipped."""
+
+    def _check(
+        self, A: np.ndarray, name: str, n_columns: int | None = None, what: str = ""
+    ) -> np.ndarray:
+        """A finite float32 matrix, with ``n_columns`` columns when given."""
+        A = check_array(A, dtype=np.float32, input_name=name, estimator=self)
+        if n_columns is not None and A.shape[1] != n_columns:
+            raise ValueError(
+                f"{name} has {A.shape[1]} columns, but this {type(self).__name__} works with "
+                f"{n_columns} {what}; pass an array of shape [M, {n_columns}]"
+            )
+        return A
