@@ -1,0 +1,65 @@
+"""Cached interface vectors: the sequences both teacher and student read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class VectorSet:
+    """Right-padded sequences of vectors ``[N, L, d]`` with their real lengths ``[N]``."""
+
+    vectors: torch.Tensor
+    lengths: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.vectors.ndim != 3 or self.lengths.shape != self.vectors.shape[:1]:
+            raise ValueError(
+                f"expected vectors [N, L, d] and lengths [N], got {tuple(self.vectors.shape)} and {tuple(self.lengths.shape)}"
+            )
+
+    def __len__(self) -> int:
+        return self.vectors.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.vectors.shape[2]
+
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The chosen sequences trimmed to their own longest one, and their attention mask."""
+        lengths = self.lengths[index]
+        width = int(lengths.max())
+        mask = torch.arange(width, device=lengths.device) < lengths[:, None]
+        return self.vectors[index, :width], mask.long()
+
+    def pooled(self, chunk: int = 4096) -> torch.Tensor:
+        """Mean over each sequence's real tokens, float32 ``[N, d]``."""
+        parts = []
+        for start in range(0, len(self), chunk):
+            vectors, mask = self.batch(torch.arange(start, min(start + chunk, len(self)), device=self.lengths.device))
+            weights = mask.unsqueeze(-1).float()
+            parts.append((vectors.float() * weights).sum(1) / weights.sum(1))
+        return torch.cat(parts)
+
+    def select(self, index: torch.Tensor) -> VectorSet:
+        return VectorSet(self.vectors[index], self.lengths[index])
+
+    def lift(self, parents: torch.Tensor, pooled_targets: torch.Tensor) -> VectorSet:
+        """Copies of the parent sequences shifted so that their pooled vectors become ``pooled_targets``.
+
+        H' = H[parent] + (s' - pool(H[parent])) on real tokens; padding stays zero, so the
+        shift moves every real token by the same offset and keeps each parent's token structure.
+        """
+        parent_set = self.select(parents)
+        offset = (pooled_targets.float() - parent_set.pooled()).to(self.vectors.dtype)
+        width = self.vectors.shape[1]
+        real = (torch.arange(width, device=self.lengths.device) < parent_set.lengths[:, None]).unsqueeze(-1)
+        return VectorSet(parent_set.vectors + real * offset[:, None, :], parent_set.lengths)
+
+    @staticmethod
+    def concat(*sets: VectorSet) -> VectorSet:
+        width = max(s.vectors.shape[1] for s in sets)
+        padded = [torch.nn.functional.pad(s.vectors, (0, 0, 0, width - s.vectors.shape[1])) for s in sets]
+        return VectorSet(torch.cat(padded), torch.cat([s.lengths for s in sets]))
