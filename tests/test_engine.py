@@ -1,0 +1,150 @@
+"""The engine end to end on a tiny real subset: real MiniLM teacher, real SST-2 sentences."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+import sage
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "task": {"name": "sst2", "max_train": 200, "max_length": 32},
+    "teacher": {"finetune": {"epochs": 3, "lr": 1e-4}},
+    "projector": {"name": "umap", "n_neighbors": 15},
+    "schedule": {"max_epochs": 3, "hard_fraction": 0.1, "synthetic_per_hard": 2, "batch_size": 32},
+    "device": "cpu",
+}
+
+
+def tiny_spec(tmp_path, **sections) -> dict:
+    """TINY with ``sections`` merged into its settings sections; a component section is replaced whole."""
+    spec = {key: dict(value) for key, value in TINY.items() if isinstance(value, dict)} | {"device": TINY["device"]}
+    for key, value in sections.items():
+        merge = key in ("task", "teacher", "schedule")
+        spec[key] = {**spec[key], **value} if merge else value
+    spec["output_dir"] = str(tmp_path)
+    return spec
+
+
+@pytest.fixture(scope="session", autouse=True)
+def teacher_cache(tmp_path_factory):
+    """Fine-tuned teachers go to a fresh cache, shared by every run of the session."""
+    cache = tmp_path_factory.mktemp("sage-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SAGE_CACHE_DIR", str(cache))
+        yield cache
+
+
+@pytest.fixture(scope="module")
+def sage_run(tmp_path_factory):
+    return sage.build(tiny_spec(tmp_path_factory.mktemp("sage")), progress=False).fit()
+
+
+@pytest.fixture(scope="module")
+def kd_run(tmp_path_factory):
+    spec = tiny_spec(tmp_path_factory.mktemp("kd"), schedule={"synthetic_per_hard": 0})
+    return sage.build(spec, progress=False).fit()
+
+
+def test_sage_run_trains_on_synthetic_data_every_epoch_after_warmup(sage_run):
+    history = sage_run.history
+    assert [row["epoch"] for row in history] == list(range(1, len(history) + 1))
+    assert history[0]["phase"] == "warmup" and "n_synthetic" not in history[0]
+    for row in history[1:]:
+        assert row["phase"] == "synthetic"
+        assert row["n_hard"] == 20  # hard_fraction 0.1 of 200
+        assert row["n_synthetic"] + row["n_rejected"] == 40  # 2 per hard example; clipped points are kept
+        assert row["n_train"] == 200 + row["n_synthetic"]
+        assert row["inverse_s"] > 0 and row["train_s"] > 0
+    assert history[1]["projector_fit_s"] > 0
+    assert all("projector_fit_s" not in row for row in history[2:])  # fitted once per run
+
+
+def test_sage_run_writes_everything_a_user_looks_at(sage_run):
+    out = sage_run.output_dir
+    resolved = yaml.safe_load((out / "spec.yaml").read_text())
+    assert resolved["projector"]["random_state"] == 0 and resolved["sampler"] == {"name": "knn", "k": 10}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics == sage_run.metrics
+    assert set(metrics["dev"]) == {"accuracy", "score"} and 0 <= metrics["dev"]["accuracy"] <= 1
+    assert metrics["teacher_dev"]["accuracy"] > 0.6  # the tiny teacher learnt something real
+    assert metrics["agreement"] == sage_run.history[-1]["agreement"]
+    assert metrics["student_parameters"] < metrics["teacher_parameters"]
+    with open(out / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(sage_run.history) and "dev_accuracy" in rows[0]
+    assert (out / "map.png").stat().st_size > 10_000
+
+
+def test_exported_student_is_a_text_classifier_with_the_students_dev_score(sage_run):
+    path = sage_run.output_dir / "student"
+    model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    assert model.config.num_hidden_layers == 3
+    task = sage.tasks.get("sst2")
+    dev = task.load("dev")
+    predictions = []
+    with torch.no_grad():
+        for start in range(0, len(dev), 128):
+            sentences = task.texts(dev.select(range(start, min(start + 128, len(dev)))))[0]
+            batch = tokenizer(sentences, truncation=True, max_length=32, padding=True, return_tensors="pt")
+            predictions.append(model(**batch).logits.argmax(1))
+    score = task.evaluate(torch.cat(predictions).numpy(), task.labels(dev))["accuracy"]
+    assert score == pytest.approx(sage_run.metrics["dev"]["accuracy"], abs=1 / len(dev))
+
+
+def test_plain_kd_is_the_same_loop_without_synthetic_data(kd_run, sage_run):
+    assert all(row["n_train"] == 200 and "n_synthetic" not in row for row in kd_run.history)
+    assert [row["phase"] for row in kd_run.history] == ["warmup", "real", "real"]
+    assert not (kd_run.output_dir / "map.png").exists()
+    # Like for like: the same teacher, fine-tuned once and reused from the cache.
+    assert kd_run.metrics["teacher_path"] == sage_run.metrics["teacher_path"]
+    assert kd_run.metrics["teacher_dev"] == sage_run.metrics["teacher_dev"]
+
+
+def test_runs_are_reproducible(kd_run, tmp_path):
+    again = sage.build(tiny_spec(tmp_path, schedule={"synthetic_per_hard": 0}), progress=False).fit()
+    assert [row["train_loss"] for row in again.history] == [row["train_loss"] for row in kd_run.history]
+    assert again.metrics["dev"] == kd_run.metrics["dev"]
+
+
+def test_labels_only_baseline_and_agreement_stop(tmp_path):
+    spec = tiny_spec(tmp_path, loss={"name": "labels"}, schedule={"synthetic_per_hard": 0, "agreement_target": 0.01})
+    result = sage.build(spec, progress=False).fit()
+    assert result.metrics["stopped_by"] == "agreement" and result.metrics["epochs"] == 1
+
+
+class CountingProjector:
+    """First two coordinates; the inverse writes them into the mean vector. No base class is needed."""
+
+    calls: dict[str, int] = {"fit": 0, "inverse": 0}
+
+    def fit(self, X):
+        CountingProjector.calls["fit"] += 1
+        self.mean_ = X.mean(0)
+        return self
+
+    def transform(self, X):
+        return np.asarray(X[:, :2], dtype=np.float32)
+
+    def inverse_transform(self, Z):
+        CountingProjector.calls["inverse"] += 1
+        X = np.tile(self.mean_, (len(Z), 1))
+        X[:, :2] = Z
+        return X
+
+
+def test_a_custom_projector_named_in_a_spec_is_called_by_the_engine(tmp_path):
+    sage.projectors.register("test_first_two")(CountingProjector)
+    spec = tiny_spec(tmp_path, projector={"name": "test_first_two"}, schedule={"max_epochs": 2})
+    result = sage.build(spec, progress=False).fit()
+    assert CountingProjector.calls == {"fit": 1, "inverse": 1}
+    assert result.history[1]["n_synthetic"] == 40
