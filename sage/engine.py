@@ -108,7 +108,6 @@ class Distiller:
         output_dir = spec.run_dir()
         output_dir.mkdir(parents=True, exist_ok=True)
         save_spec(spec, output_dir / "spec.yaml")
-        torch.manual_seed(spec.seed)
         rng = np.random.default_rng(spec.seed)
         generator = torch.Generator().manual_seed(spec.seed)
 
@@ -127,6 +126,9 @@ class Distiller:
         dev = self._cache(teacher, task, dev_rows, "dev")
         setup_seconds = time.perf_counter() - started
 
+        # Seeded here, after the teacher is ready, so that a run draws the same student
+        # initialisation and dropout masks whether its teacher was just fine-tuned or cached.
+        torch.manual_seed(spec.seed)
         student = spec.student.create().build(teacher).to(device)
         loss_fn = spec.loss.create()
         optimizer = torch.optim.AdamW(student.parameters(), lr=schedule.lr)
@@ -195,11 +197,13 @@ class Distiller:
                 output_dir / "map.png",
                 f"{task.name}: {spec.projector.name} projection, epoch {history[-1]['epoch']}",
             )
+        dev_outputs = predict(student, dev.vectors, inference_batch)
         metrics = {
             "task": task.name,
-            "dev": self._evaluate(task, predict(student, dev.vectors, inference_batch), dev.labels),
+            "dev": self._evaluate(task, dev_outputs, dev.labels),
             "teacher_dev": self._evaluate(task, dev.teacher, dev.labels),
             "agreement": history[-1]["agreement"],
+            "dev_agreement": self._agreement(task, dev_outputs, dev.teacher),
             "epochs": len(history),
             "stopped_by": stopped_by,
             "train_examples": len(train.vectors),

@@ -77,6 +77,7 @@ def test_sage_run_writes_everything_a_user_looks_at(sage_run):
     assert set(metrics["dev"]) == {"accuracy", "score"} and 0 <= metrics["dev"]["accuracy"] <= 1
     assert metrics["teacher_dev"]["accuracy"] > 0.6  # the tiny teacher learnt something real
     assert metrics["agreement"] == sage_run.history[-1]["agreement"]
+    assert 0.5 < metrics["dev_agreement"] <= 1
     assert metrics["student_parameters"] < metrics["teacher_parameters"]
     with open(out / "history.csv") as handle:
         rows = list(csv.DictReader(handle))
