@@ -67,6 +67,7 @@ def finetune_teacher(
         id2label=dict(enumerate(label_names)),
         label2id={name: i for i, name in enumerate(label_names)},
         problem_type="regression" if task.is_regression else "single_label_classification",
+        dtype=torch.float32,  # weights may be stored in half precision; train in full
     ).to(device)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     encoded = tokenizer(*task.texts(train), truncation=True, max_length=max_length)

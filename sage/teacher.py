@@ -42,7 +42,8 @@ class Teacher:
         path = Path(path)
         if not (path / "config.json").exists():
             raise FileNotFoundError(f"no Hugging Face model folder at {path} (config.json missing)")
-        model = AutoModelForSequenceClassification.from_pretrained(path).to(device)
+        # Full-precision weights whatever the checkpoint stores; CUDA runs use bf16 autocast.
+        model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32).to(device)
         return cls(model, AutoTokenizer.from_pretrained(path), interface_layer)
 
     @property
