@@ -59,6 +59,9 @@ def test_defaults_resolve_to_sage_and_fill_the_seed():
         "n_neighbors": 100,
         "min_dist": 0.1,
         "metric": "euclidean",
+        "inverse": "fast",
+        "inverse_neighbors": 10,
+        "refine_steps": 0,
         "outside": "clip",
         "random_state": 7,
     }

@@ -5,7 +5,7 @@ import openTSNE
 
 from sage.projectors import register
 from sage.projectors.base import Projector
-from sage.projectors.neighbour_inverse import NeighbourInverse
+from sage.neighbour_mean import NeighbourMean
 
 
 @register("tsne")
@@ -13,7 +13,8 @@ class TSNEProjector(Projector):
     """openTSNE, which can place new points but has no inverse.
 
     A point is decoded as the inverse-distance-weighted mean of the original vectors of its
-    ``n_neighbors`` nearest training points in the embedding; nothing is clipped or rejected.
+    ``inverse_neighbors`` nearest training points in the embedding, optionally refined by
+    ``refine_steps`` mean-shift steps (``NeighbourMean``); nothing is clipped or rejected.
     ``n_jobs`` is openTSNE's thread count.
     """
 
@@ -21,13 +22,15 @@ class TSNEProjector(Projector):
         self,
         n_components: int = 2,
         perplexity: float = 30.0,
-        n_neighbors: int = 10,
+        inverse_neighbors: int = 10,
+        refine_steps: int = 0,
         random_state: int | None = None,
         n_jobs: int = 1,
     ) -> None:
         self.n_components = n_components
         self.perplexity = perplexity
-        self.n_neighbors = n_neighbors
+        self.inverse_neighbors = inverse_neighbors
+        self.refine_steps = refine_steps
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -43,11 +46,11 @@ class TSNEProjector(Projector):
         # move it away from the embedding returned here; centred once now, that is a no-op.
         self.embedding_ -= (self.embedding_.max(axis=0) + self.embedding_.min(axis=0)) / 2
         # The decoder keeps its own copy, so nothing openTSNE does to its embedding can reach it.
-        self.decoder_ = NeighbourInverse(self.n_neighbors).fit(np.array(self.embedding_), X)
+        self.decoder_ = NeighbourMean(self.inverse_neighbors, self.refine_steps).fit(np.array(self.embedding_), X)
         return self.embedding_
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
         return self.embedding_.transform(X)
 
     def _inverse(self, Z: np.ndarray) -> tuple[np.ndarray, int]:
-        return self.decoder_.inverse(Z), 0
+        return self.decoder_.predict(Z), 0
