@@ -131,12 +131,26 @@ class Distiller:
         torch.manual_seed(spec.seed)
         student = spec.student.create().build(teacher).to(device)
         loss_fn = spec.loss.create()
-        optimizer = torch.optim.AdamW(student.parameters(), lr=schedule.lr)
+        optimizer = torch.optim.AdamW(student.parameters(), lr=schedule.lr, fused=device.type == "cuda")
+        # Batches vary in length, so the compiled graph is built for dynamic shapes.
+        forward = torch.compile(student, dynamic=True) if schedule.compile else student
         synthesiser = None
         if spec.uses_synthetic_data:
             synthesiser = Synthesiser(
-                spec.projector.create(), spec.sampler.create(), schedule.hard_fraction, schedule.synthetic_per_hard, rng
+                spec.projector.create(),
+                spec.sampler.create(),
+                schedule.hard_fraction,
+                schedule.synthetic_per_hard,
+                rng,
+                schedule.fit_max,
+                schedule.place_rest,
             )
+            # The projection needs only the pooled vectors: it can fit while the warm-up trains.
+            background = schedule.fit_in_background
+            if background is None:
+                background = device.type == "cuda"
+            background = background and schedule.warmup_epochs > 0
+            synthesiser.start_fit(train.vectors, background=background)
         inference_batch = schedule.batch_size * INFERENCE_BATCH_FACTOR
 
         history: list[dict[str, Any]] = []
@@ -149,7 +163,11 @@ class Distiller:
             data, targets, labels = train.vectors, train.teacher, train.labels
             if synthesiser is not None and epoch > schedule.warmup_epochs:
                 if synthesiser.embedding is None:
-                    row["projector_fit_s"] = synthesiser.fit(train.vectors)
+                    row.update(synthesiser.finish_fit())
+                elif schedule.refit_each_epoch:
+                    row.update(synthesiser.fit(train.vectors))
+                else:
+                    row["projection"] = "reused"
                 last_synthetic = synthesiser.generate(losses, train.vectors, teacher.body, inference_batch)
                 row.update(last_synthetic.stats)
                 synthetic_labels = torch.full((len(last_synthetic.parents),), -1, dtype=labels.dtype, device=device)
@@ -165,15 +183,15 @@ class Distiller:
             train_started = time.perf_counter()
             progress = f"epoch {epoch}/{schedule.max_epochs}" if self.progress else None
             row["train_loss"] = train_epoch(
-                student, data, targets, labels, loss_fn, optimizer, schedule.batch_size, generator, progress
+                forward, data, targets, labels, loss_fn, optimizer, schedule.batch_size, generator, progress
             )
             row["train_s"] = time.perf_counter() - train_started
 
-            outputs = predict(student, train.vectors, inference_batch)
+            outputs = predict(forward, train.vectors, inference_batch)
             with torch.no_grad():
                 losses = loss_fn(outputs, train.teacher, train.labels).float().cpu().numpy()
             row["agreement"] = self._agreement(task, outputs, train.teacher)
-            dev_metrics = self._evaluate(task, predict(student, dev.vectors, inference_batch), dev.labels)
+            dev_metrics = self._evaluate(task, predict(forward, dev.vectors, inference_batch), dev.labels)
             row.update({f"dev_{name}": value for name, value in dev_metrics.items()})
             row["epoch_s"] = time.perf_counter() - epoch_started
             history.append(row)
@@ -186,6 +204,8 @@ class Distiller:
                 stopped_by = "agreement"
                 break
 
+        if synthesiser is not None:
+            synthesiser.close()
         teacher.export(student, output_dir / "student")
         write_history(history, output_dir / "history.csv")
         if last_synthetic is not None:

@@ -175,8 +175,23 @@ class ScheduleSpec(Section):
     agreement_target: float = Field(0.99, gt=0, le=1, description="stop when the student agrees this often")
     agreement_tolerance: float = Field(0.25, gt=0, description="regression only: outputs this close agree")
     keep_real: bool = Field(True, description="train on real and synthetic data; false: synthetic only")
+    fit_max: int | None = Field(
+        20_000, gt=0, description="fit the projector on a seeded sample of this many examples; place the rest by place_rest"
+    )
+    place_rest: Literal["neighbours", "transform"] = Field(
+        "neighbours", description="how examples beyond fit_max are placed: nearest fitted neighbours, or transform"
+    )
+    fit_in_background: bool | None = Field(
+        None,
+        description="fit the projector in a child process while the warm-up epoch trains; "
+        "default: when training runs on a GPU (on a CPU the child competes with training for the cores)",
+    )
+    refit_each_epoch: bool = Field(
+        False, description="refit the projector every epoch (the vectors do not change, so this only costs time)"
+    )
     batch_size: int = Field(32, ge=1)
     lr: float = Field(1e-4, gt=0)
+    compile: bool = Field(False, description="torch.compile the student (pays off on GPU for long runs)")
 
     @model_validator(mode="after")
     def _warmup_fits(self) -> ScheduleSpec:

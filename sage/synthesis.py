@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from sage.background import BackgroundFit, fit_projection
 from sage.body import Body
+from sage.neighbour_mean import NeighbourMean
 from sage.training import predict
 from sage.vectors import VectorSet
 
@@ -28,33 +31,97 @@ class SyntheticSet:
 
 
 class Synthesiser:
-    """Fits the projector once on the pooled real vectors, then each epoch turns the hardest
-    examples into new teacher-labelled sequences.
+    """Projects the pooled real vectors, then each epoch turns the hardest examples into new
+    teacher-labelled sequences.
 
-    The vectors at the interface never change during a run (the teacher is frozen), so one
-    projection serves every epoch; only the hard set moves.
+    The vectors at the interface never change during a run (the teacher is frozen), so the
+    engine fits the projection once and every epoch reuses it; only the hard set moves. With
+    more than ``fit_max`` examples the projector is fitted on a seeded sample of that size and
+    the rest are placed by ``place_rest``: ``"neighbours"`` puts each at the weighted mean of
+    its nearest fitted examples' coordinates (``NeighbourMean``, where UMAP's own transform
+    starts before it refines), ``"transform"`` calls the projector's ``transform`` (exact, but
+    minutes for UMAP or t-SNE at tens of thousands of points). A projector with no
+    ``inverse_transform`` (scikit-learn reducers such as Isomap) is inverted by ``NeighbourMean``.
     """
 
-    def __init__(self, projector: Any, sampler: Any, hard_fraction: float, per_hard: int, rng: np.random.Generator):
+    def __init__(
+        self,
+        projector: Any,
+        sampler: Any,
+        hard_fraction: float,
+        per_hard: int,
+        rng: np.random.Generator,
+        fit_max: int | None = None,
+        place_rest: str = "neighbours",
+    ):
         self.projector = projector
         self.sampler = sampler
         self.hard_fraction = hard_fraction
         self.per_hard = per_hard
         self.rng = rng
+        self.fit_max = fit_max
+        self.place_rest = place_rest
         self.embedding: np.ndarray | None = None
 
-    def fit(self, real: VectorSet) -> float:
-        """Project the pooled real vectors; returns the seconds it took."""
+    def start_fit(self, real: VectorSet, background: bool = False) -> None:
+        """Begin projecting the pooled real vectors: in a child process with ``background``
+        (when the projector can be pickled), so that training goes on meanwhile; else now."""
+        self._pooled = real.pooled().cpu().numpy()
+        self._fitted = np.arange(len(self._pooled))
+        if self.fit_max is not None and len(self._pooled) > self.fit_max:
+            self._fitted = np.sort(self.rng.choice(len(self._pooled), self.fit_max, replace=False))
+        sample = self._pooled[self._fitted]
+        self._background = None
+        if background:
+            try:
+                self._background = BackgroundFit(self.projector, sample)
+            except (pickle.PicklingError, AttributeError, TypeError):
+                pass  # a projector that cannot travel is fitted here, in finish_fit
+        self._started = time.perf_counter()
+
+    def finish_fit(self) -> dict[str, Any]:
+        """Wait for the projection, place examples beyond ``fit_max``, prepare the inverse.
+
+        Returns the seconds the run waited here and, for a background fit, how long the
+        fit itself took while training went on.
+        """
         started = time.perf_counter()
-        pooled = real.pooled().cpu().numpy()
-        fit_transform = getattr(self.projector, "fit_transform", None)
-        embedding = fit_transform(pooled) if fit_transform else self.projector.fit(pooled).transform(pooled)
-        self.embedding = np.asarray(embedding, dtype=np.float32)
-        return time.perf_counter() - started
+        sample = self._pooled[self._fitted]
+        report: dict[str, Any] = {"projection": "fitted"}
+        if self._background is not None:
+            self.projector, fitted_embedding, fit_seconds = self._background.result()
+            self._background = None
+            report = {"projection": "fitted in background", "projector_background_s": fit_seconds}
+        else:
+            self.projector, fitted_embedding, _ = fit_projection(self.projector, sample)
+        embedding = np.empty((len(self._pooled), fitted_embedding.shape[1]), dtype=np.float32)
+        embedding[self._fitted] = fitted_embedding
+        rest = np.setdiff1d(np.arange(len(self._pooled)), self._fitted)
+        if len(rest) and self.place_rest == "transform":
+            embedding[rest] = self.projector.transform(self._pooled[rest])
+        elif len(rest):
+            embedding[rest] = NeighbourMean().fit(sample, fitted_embedding).predict(self._pooled[rest])
+        self.embedding = embedding
+        if hasattr(self.projector, "inverse_transform"):
+            self._inverse = self.projector.inverse_transform
+        else:
+            self._inverse = NeighbourMean().fit(fitted_embedding, sample).predict
+        return {**report, "projector_fit_s": time.perf_counter() - started}
+
+    def fit(self, real: VectorSet) -> dict[str, Any]:
+        """Project the pooled real vectors now; see ``finish_fit`` for what it returns."""
+        self.start_fit(real)
+        return self.finish_fit()
+
+    def close(self) -> None:
+        """Stop a background fit the run no longer needs."""
+        if getattr(self, "_background", None) is not None:
+            self._background.cancel()
+            self._background = None
 
     def generate(self, losses: np.ndarray, real: VectorSet, teacher: Body, batch_size: int) -> SyntheticSet:
         if self.embedding is None:
-            raise RuntimeError("call fit() before generate()")
+            raise RuntimeError("call fit() or finish_fit() before generate()")
         count = max(1, math.ceil(self.hard_fraction * len(losses)))
         hard = np.argsort(-losses, kind="stable")[:count].astype(np.int64)
 
@@ -63,7 +130,7 @@ class Synthesiser:
         sample_seconds = time.perf_counter() - started
 
         started = time.perf_counter()
-        pooled = np.asarray(self.projector.inverse_transform(points), dtype=np.float32)
+        pooled = np.asarray(self._inverse(points), dtype=np.float32)
         inverse_seconds = time.perf_counter() - started
         # Projectors return NaN rows for points they refuse to invert; those points are dropped.
         kept = np.isfinite(pooled).all(axis=1)

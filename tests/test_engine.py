@@ -19,7 +19,7 @@ TINY = {
     "task": {"name": "sst2", "max_train": 200, "max_length": 32},
     "teacher": {"finetune": {"epochs": 3, "lr": 1e-4}},
     "projector": {"name": "umap", "n_neighbors": 15},
-    "schedule": {"max_epochs": 3, "hard_fraction": 0.1, "synthetic_per_hard": 2, "batch_size": 32},
+    "schedule": {"max_epochs": 3, "hard_fraction": 0.1, "synthetic_per_hard": 2, "batch_size": 32, "fit_in_background": True},
     "device": "cpu",
 }
 
@@ -64,8 +64,10 @@ def test_sage_run_trains_on_synthetic_data_every_epoch_after_warmup(sage_run):
         assert row["n_synthetic"] + row["n_rejected"] == 40  # 2 per hard example; clipped points are kept
         assert row["n_train"] == 200 + row["n_synthetic"]
         assert row["inverse_s"] > 0 and row["train_s"] > 0
-    assert history[1]["projector_fit_s"] > 0
-    assert all("projector_fit_s" not in row for row in history[2:])  # fitted once per run
+    # Fitted in a child process while the warm-up epoch trained.
+    assert history[1]["projection"] == "fitted in background" and history[1]["projector_background_s"] > 0
+    # Fitted once per run: the vectors never change, only the hard set does.
+    assert all("projector_fit_s" not in row and row["projection"] == "reused" for row in history[2:])
 
 
 def test_sage_run_writes_everything_a_user_looks_at(sage_run):
@@ -145,7 +147,12 @@ class CountingProjector:
 
 def test_a_custom_projector_named_in_a_spec_is_called_by_the_engine(tmp_path):
     sage.projectors.register("test_first_two")(CountingProjector)
-    spec = tiny_spec(tmp_path, projector={"name": "test_first_two"}, schedule={"max_epochs": 2})
+    spec = tiny_spec(
+        tmp_path,
+        projector={"name": "test_first_two"},
+        schedule={"refit_each_epoch": True, "fit_in_background": False},  # count the calls in this process
+    )
     result = sage.build(spec, progress=False).fit()
-    assert CountingProjector.calls == {"fit": 1, "inverse": 1}
+    assert CountingProjector.calls == {"fit": 2, "inverse": 2}
+    assert [row.get("projection") for row in result.history] == [None, "fitted", "fitted"]
     assert result.history[1]["n_synthetic"] == 40
