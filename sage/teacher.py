@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from sage.body import Body, select_layers, transformer_layers
+from sage.training import autocast, width_multiple
 from sage.vectors import VectorSet
 
 TextColumns = Sequence[Sequence[str]]
@@ -43,7 +44,9 @@ class Teacher:
         if not (path / "config.json").exists():
             raise FileNotFoundError(f"no Hugging Face model folder at {path} (config.json missing)")
         # Full-precision weights whatever the checkpoint stores; CUDA runs use bf16 autocast.
-        model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32).to(device)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, dtype=torch.float32, attn_implementation="sdpa"
+        ).to(device)
         return cls(model, AutoTokenizer.from_pretrained(path), interface_layer)
 
     @property
@@ -65,13 +68,16 @@ class Teacher:
         # Longest first, so that each batch pads only to its own longest member.
         order = np.argsort(-lengths, kind="stable")
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-        for batch in tqdm(batches, desc=progress, disable=progress is None, leave=False):
+        for batch in tqdm(batches, desc=progress, disable=None if progress else True, leave=False):
             features = self.tokenizer.pad(
-                {key: [encoded[key][i] for i in batch] for key in encoded.keys()}, return_tensors="pt"
+                {key: [encoded[key][i] for i in batch] for key in encoded.keys()},
+                pad_to_multiple_of=width_multiple(self.device),
+                return_tensors="pt",
             ).to(self.device)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            with autocast(self.device):
                 hidden = self.prefix(**features).last_hidden_state
-            vectors[torch.as_tensor(batch, device=self.device), : hidden.shape[1]] = hidden.to(dtype)
+            kept = min(hidden.shape[1], width)  # rounding up may pad past the longest sequence
+            vectors[torch.as_tensor(batch, device=self.device), :kept] = hidden[:, :kept].to(dtype)
         return VectorSet(vectors, torch.as_tensor(lengths, device=self.device))
 
     def export(self, student: Body, directory: str | os.PathLike) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -27,18 +28,25 @@ class VectorSet:
     def dim(self) -> int:
         return self.vectors.shape[2]
 
-    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The chosen sequences trimmed to their own longest one, and their attention mask."""
-        lengths = self.lengths[index]
-        width = int(lengths.max())
-        mask = torch.arange(width, device=lengths.device) < lengths[:, None]
+    @cached_property
+    def host_lengths(self) -> torch.Tensor:
+        """The lengths on the CPU, where batching decisions are made without waiting on the GPU."""
+        return self.lengths.cpu()
+
+    def batch(self, index: torch.Tensor, width_multiple: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """The chosen sequences (``index`` on the CPU) trimmed to their own longest one, rounded up
+        to ``width_multiple``, and their mask."""
+        longest = int(self.host_lengths[index].max())
+        width = min(-(-longest // width_multiple) * width_multiple, self.vectors.shape[1])
+        index = index.to(self.vectors.device, non_blocking=True)
+        mask = torch.arange(width, device=self.lengths.device) < self.lengths[index, None]
         return self.vectors[index, :width], mask.long()
 
     def pooled(self, chunk: int = 4096) -> torch.Tensor:
         """Mean over each sequence's real tokens, float32 ``[N, d]``."""
         parts = []
         for start in range(0, len(self), chunk):
-            vectors, mask = self.batch(torch.arange(start, min(start + chunk, len(self)), device=self.lengths.device))
+            vectors, mask = self.batch(torch.arange(start, min(start + chunk, len(self))))
             weights = mask.unsqueeze(-1).float()
             parts.append((vectors.float() * weights).sum(1) / weights.sum(1))
         return torch.cat(parts)
