@@ -144,6 +144,7 @@ class Distiller:
                 rng,
                 schedule.fit_max,
                 schedule.place_rest,
+                schedule.diagnostic_points,
             )
             # The projection needs only the pooled vectors: it can fit while the warm-up trains.
             background = schedule.fit_in_background
@@ -168,7 +169,7 @@ class Distiller:
                     row.update(synthesiser.fit(train.vectors))
                 else:
                     row["projection"] = "reused"
-                last_synthetic = synthesiser.generate(losses, train.vectors, teacher.body, inference_batch)
+                last_synthetic = synthesiser.generate(losses, train.vectors, teacher.body, train.teacher, inference_batch)
                 row.update(last_synthetic.stats)
                 synthetic_labels = torch.full((len(last_synthetic.parents),), -1, dtype=labels.dtype, device=device)
                 if schedule.keep_real:

@@ -13,6 +13,7 @@ import torch
 
 from sage.background import BackgroundFit, fit_projection
 from sage.body import Body
+from sage.diagnostics import inverse_diagnostics, synthetic_diagnostics
 from sage.neighbour_mean import NeighbourMean
 from sage.training import predict
 from sage.vectors import VectorSet
@@ -53,6 +54,7 @@ class Synthesiser:
         rng: np.random.Generator,
         fit_max: int | None = None,
         place_rest: str = "neighbours",
+        diagnostic_points: int = 64,
     ):
         self.projector = projector
         self.sampler = sampler
@@ -61,6 +63,7 @@ class Synthesiser:
         self.rng = rng
         self.fit_max = fit_max
         self.place_rest = place_rest
+        self.diagnostic_points = diagnostic_points
         self.embedding: np.ndarray | None = None
 
     def start_fit(self, real: VectorSet, background: bool = False) -> None:
@@ -119,7 +122,14 @@ class Synthesiser:
             self._background.cancel()
             self._background = None
 
-    def generate(self, losses: np.ndarray, real: VectorSet, teacher: Body, batch_size: int) -> SyntheticSet:
+    def generate(
+        self, losses: np.ndarray, real: VectorSet, teacher: Body, teacher_real: torch.Tensor, batch_size: int
+    ) -> SyntheticSet:
+        """New teacher-labelled sequences around the hardest examples by ``losses``.
+
+        ``teacher_real`` holds the teacher's outputs on ``real``; with them the stats report
+        the diagnostics of ``sage.diagnostics`` beside counts and seconds.
+        """
         if self.embedding is None:
             raise RuntimeError("call fit() or finish_fit() before generate()")
         count = max(1, math.ceil(self.hard_fraction * len(losses)))
@@ -151,4 +161,13 @@ class Synthesiser:
             "inverse_s": inverse_seconds,
             "teacher_label_s": label_seconds,
         }
+        started = time.perf_counter()
+        stats.update(synthetic_diagnostics(self._pooled, parents, pooled, teacher_real, teacher_outputs))
+        if self.diagnostic_points:
+            # Timed apart from inverse_s: with umap-learn's exact inverse this costs ~0.1 s a point.
+            probe = hard[: self.diagnostic_points]
+            decoded = np.asarray(self._inverse(self.embedding[probe]), dtype=np.float32)
+            finite = np.isfinite(decoded).all(1)
+            stats.update(inverse_diagnostics(decoded[finite], self._pooled[probe][finite], self._pooled.mean(0)))
+        stats["diagnostics_s"] = time.perf_counter() - started
         return SyntheticSet(vectors, teacher_outputs, parents, hard, points, stats)

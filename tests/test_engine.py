@@ -64,6 +64,7 @@ def test_sage_run_trains_on_synthetic_data_every_epoch_after_warmup(sage_run):
         assert row["n_synthetic"] + row["n_rejected"] == 40  # 2 per hard example; clipped points are kept
         assert row["n_train"] == 200 + row["n_synthetic"]
         assert row["inverse_s"] > 0 and row["train_s"] > 0
+        assert {"inverse_cosine", "inverse_fvu", "synthetic_shift", "teacher_flip", "teacher_confidence_synthetic"} <= set(row)
     # Fitted in a child process while the warm-up epoch trained.
     assert history[1]["projection"] == "fitted in background" and history[1]["projector_background_s"] > 0
     # Fitted once per run: the vectors never change, only the hard set does.
@@ -150,7 +151,8 @@ def test_a_custom_projector_named_in_a_spec_is_called_by_the_engine(tmp_path):
     spec = tiny_spec(
         tmp_path,
         projector={"name": "test_first_two"},
-        schedule={"refit_each_epoch": True, "fit_in_background": False},  # count the calls in this process
+        # Counted in this process, without the diagnostics' own inverse calls.
+        schedule={"refit_each_epoch": True, "fit_in_background": False, "diagnostic_points": 0},
     )
     result = sage.build(spec, progress=False).fit()
     assert CountingProjector.calls == {"fit": 2, "inverse": 2}

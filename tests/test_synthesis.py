@@ -45,7 +45,9 @@ def test_generate_lifts_inverted_points_onto_their_parents(sequences):
     assert synth.fit(sequences)["projector_fit_s"] > 0
     losses = np.linspace(0, 1, len(sequences))
     teacher = PooledLinear(sequences.dim)
-    result = synth.generate(losses, sequences, teacher, batch_size=64)
+    with torch.no_grad():
+        teacher_real = teacher(*sequences.batch(torch.arange(len(sequences))))
+    result = synth.generate(losses, sequences, teacher, teacher_real, batch_size=64)
 
     np.testing.assert_array_equal(np.sort(result.hard), np.arange(270, 300))  # the 10% with the largest loss
     assert result.stats["n_hard"] == 30 and result.stats["n_synthetic"] == 60
@@ -59,6 +61,18 @@ def test_generate_lifts_inverted_points_onto_their_parents(sequences):
     assert result.vectors.vectors[padding].abs().max() == 0
     with torch.no_grad():
         np.testing.assert_allclose(result.teacher, teacher(*result.vectors.batch(torch.arange(60))), atol=1e-5)
+
+    # Diagnostics: PCA's inverse of the hard examples' own points, checked independently.
+    decoded = synth.projector.inverse_transform(synth.embedding[result.hard[:64]])
+    pooled = sequences.pooled().numpy()
+    original = pooled[result.hard[:64]]
+    cosine = (decoded * original).sum(1) / np.linalg.norm(decoded, axis=1) / np.linalg.norm(original, axis=1)
+    assert result.stats["inverse_cosine"] == pytest.approx(cosine.mean(), rel=1e-4)
+    shift = np.linalg.norm(expected - pooled[result.parents], axis=1).mean()
+    assert result.stats["synthetic_shift"] == pytest.approx(shift / np.linalg.norm(pooled - pooled.mean(0), axis=1).mean(), rel=1e-4)
+    parent_class = teacher_real[result.parents].argmax(1)
+    assert result.stats["teacher_flip"] == pytest.approx(float((result.teacher.argmax(1) != parent_class).float().mean()))
+    assert 0.5 <= result.stats["teacher_confidence_synthetic"] <= 1
 
 
 def test_fit_max_fits_a_sample_and_transforms_the_rest(sequences):
@@ -96,7 +110,10 @@ def test_fit_max_sample_is_seeded(sequences):
 def test_a_reducer_with_no_inverse_is_inverted_by_neighbours(sequences):
     synth = synthesiser(Isomap(n_components=2, n_neighbors=10))
     synth.fit(sequences)
-    result = synth.generate(np.arange(len(sequences), dtype=float), sequences, PooledLinear(sequences.dim), 64)
+    teacher = PooledLinear(sequences.dim)
+    with torch.no_grad():
+        teacher_real = teacher(*sequences.batch(torch.arange(len(sequences))))
+    result = synth.generate(np.arange(len(sequences), dtype=float), sequences, teacher, teacher_real, 64)
     assert result.stats["n_synthetic"] == 60
     assert torch.isfinite(result.vectors.vectors).all()
 
