@@ -194,7 +194,13 @@ def test_umap_with_fewer_points_than_neighbours_warns_and_inverts(real_vectors: 
 
 
 @pytest.mark.parametrize(
-    "arguments", [{"n_components": 1}, {"n_components": 8}, {"metric": "jaccard"}]
+    "arguments",
+    [
+        {"n_components": 1, "inverse": "exact"},
+        {"n_components": 8, "inverse": "exact"},
+        {"n_components": 8, "outside": "reject"},
+        {"metric": "jaccard", "inverse": "exact"},
+    ],
 )
 def test_umap_refuses_settings_it_cannot_invert_before_fitting(
     arguments: dict[str, Any], real_vectors: np.ndarray
@@ -254,3 +260,10 @@ def test_refinement_keeps_exact_hits_and_moves_towards_the_densest_neighbours(re
     distance = lambda decoded: np.linalg.norm(decoded[0] - vectors[0])  # noqa: E731
     # Two of three neighbours nearly coincide: mean-shift pulls the estimate onto them.
     assert distance(refined.predict(query)) < distance(plain.predict(query)) / 2
+
+
+def test_fast_umap_inverts_a_16_dimensional_map(real_vectors: np.ndarray) -> None:
+    projector = projectors.get("umap")(n_components=16, n_neighbors=15, random_state=0)
+    embedding = projector.fit_transform(real_vectors[:300])
+    decoded = projector.inverse_transform(embedding[:10])
+    assert embedding.shape == (300, 16) and decoded.shape == (10, 384) and np.isfinite(decoded).all()
