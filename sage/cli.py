@@ -24,7 +24,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="KEY.PATH=VALUE",
         help="override one spec value, e.g. --set schedule.max_epochs=3 (repeatable; values are YAML)",
     )
+    bench = commands.add_parser("bench", help="run a GLUE quality/ablation bench over seeds and write its tables")
+    bench.add_argument("config", help="bench config, YAML (see benchmarks/glue-cpu.yaml)")
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        from sage.bench import BenchConfig, run_bench
+
+        run_bench(BenchConfig.from_file(args.config))
+        return 0
     try:
         distiller = build(args.spec, args.overrides)
     except (SpecError, FileNotFoundError) as error:

@@ -1,0 +1,192 @@
+"""Tables and plots of a bench: quality, SAGE against KD, convergence, synthetic data, ablation."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import sage.tasks  # noqa: E402
+
+METHOD_NAMES = {"labels": "student, labels only", "kd": "student, plain KD", "sage": "student, SAGE"}
+DIAGNOSTICS = {
+    "inverse_cosine": "inverse cosine",
+    "inverse_fvu": "inverse FVU",
+    "synthetic_shift": "shift from parent",
+    "teacher_confidence_synthetic": "teacher confidence, synthetic",
+    "teacher_confidence_parent": "teacher confidence, parents",
+    "teacher_flip": "teacher label flips",
+}
+
+Rows = Sequence[dict[str, Any]]
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def cell(values: Sequence[float], scale: float = 100) -> str:
+    mean, std = mean_std([v * scale for v in values])
+    return f"{mean:.1f} ± {std:.1f}"
+
+
+def task_header(task: str) -> str:
+    metrics = sage.tasks.get(task).metrics
+    return f"{task} ({'/'.join(metrics)})"
+
+
+def scores(rows: Rows, table: str, task: str, method: str) -> list[float]:
+    return [row["dev"]["score"] for row in rows if (row["table"], row["task"], row["method"]) == (table, task, method)]
+
+
+def teacher_score(rows: Rows, task: str) -> float | None:
+    values = [row["teacher_dev"]["score"] for row in rows if row["task"] == task]
+    return statistics.fmean(values) if values else None
+
+
+def markdown_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def quality_table(rows: Rows, tasks: Sequence[str], methods: Sequence[str]) -> str:
+    header = ["method", *map(task_header, tasks), "average", "% of teacher"]
+    teachers = {task: teacher_score(rows, task) for task in tasks}
+    body = [["teacher (fine-tuned MiniLM-L6, one per task)", *(f"{teachers[t] * 100:.1f}" for t in tasks),
+             f"{statistics.fmean(teachers.values()) * 100:.1f}", "100"]]
+    for method in methods:
+        per_task = {task: scores(rows, "quality", task, method) for task in tasks}
+        seeds = min(len(values) for values in per_task.values())
+        averages = [statistics.fmean(per_task[t][i] for t in tasks) for i in range(seeds)]
+        retained = [statistics.fmean(per_task[t][i] / teachers[t] for t in tasks) for i in range(seeds)]
+        body.append([METHOD_NAMES.get(method, method), *(cell(per_task[t]) for t in tasks), cell(averages), cell(retained)])
+    return markdown_table(header, body)
+
+
+def verdicts(rows: Rows, tasks: Sequence[str]) -> str:
+    """SAGE against plain KD, task by task, measured against the spread over seeds."""
+    lines = []
+    for task in tasks:
+        sage_scores, kd_scores = scores(rows, "quality", task, "sage"), scores(rows, "quality", task, "kd")
+        if not sage_scores or not kd_scores:
+            continue
+        (sage_mean, sage_std), (kd_mean, kd_std) = mean_std(sage_scores), mean_std(kd_scores)
+        gap, spread = (sage_mean - kd_mean) * 100, max(sage_std, kd_std) * 100
+        if abs(gap) <= spread:
+            judgement = "within the seed spread: no difference shown"
+        else:
+            judgement = f"SAGE {'ahead' if gap > 0 else 'behind'} by more than the seed spread"
+        lines.append(f"- **{task}**: SAGE − KD = {gap:+.1f} points; larger seed std {spread:.1f}: {judgement}.")
+    return "\n".join(lines)
+
+
+def convergence_table(rows: Rows, tasks: Sequence[str], methods: Sequence[str]) -> str:
+    header = ["task", "method", "epochs to 99% train agreement", "wall time (s)", "final dev score"]
+    body = []
+    for task in tasks:
+        for method in methods:
+            chosen = [row for row in rows if (row["table"], row["task"], row["method"]) == ("quality", task, method)]
+            if not chosen:
+                continue
+            reached = [row["epochs_to_agreement"] for row in chosen if row["epochs_to_agreement"] is not None]
+            epochs = f"{statistics.fmean(reached):.1f} ({len(reached)}/{len(chosen)} seeds)" if reached else f"not reached (0/{len(chosen)})"
+            seconds = cell([row["total_seconds"] for row in chosen], scale=1)
+            body.append([task, METHOD_NAMES.get(method, method), epochs, seconds, cell([row["dev"]["score"] for row in chosen])])
+    return markdown_table(header, body)
+
+
+def diagnostics_table(rows: Rows, table: str, tasks: Sequence[str], methods: Sequence[str]) -> str:
+    header = ["task", "method", *DIAGNOSTICS.values()]
+    body = []
+    for task in tasks:
+        for method in methods:
+            chosen = [row["diagnostics"] for row in rows if (row["table"], row["task"], row["method"]) == (table, task, method)]
+            if not chosen or not chosen[0]:
+                continue
+            values = [cell([d[key] for d in chosen if key in d], scale=1) if any(key in d for d in chosen) else "–" for key in DIAGNOSTICS]
+            body.append([task, METHOD_NAMES.get(method, method), *(v.replace(" ± ", "±") for v in values)])
+    return markdown_table(header, body)
+
+
+def ablation_table(rows: Rows, tasks: Sequence[str], variants: Sequence[str]) -> str:
+    """Each variant's score, and its difference from SAGE's on the same data and seeds."""
+    header = ["variant", *map(task_header, tasks), *(f"Δ vs SAGE, {task}" for task in tasks)]
+    body = []
+    for variant in variants:
+        values = {task: scores(rows, "ablation", task, variant) for task in tasks}
+        deltas = []
+        for task in tasks:
+            reference = scores(rows, "quality", task, "sage")
+            deltas.append(f"{(statistics.fmean(values[task]) - statistics.fmean(reference)) * 100:+.1f}" if reference and values[task] else "–")
+        body.append([variant, *(cell(values[t]) if values[t] else "–" for t in tasks), *deltas])
+    return markdown_table(header, body)
+
+
+def plot_curves(rows: Rows, task: str, methods: Sequence[str], path) -> None:
+    """Dev score against wall time, one line per seed, one colour per method."""
+    figure, axes = plt.subplots(figsize=(6, 4), dpi=120)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for colour, method in zip(colours, methods):
+        chosen = [row for row in rows if (row["table"], row["task"], row["method"]) == ("quality", task, method)]
+        for index, row in enumerate(chosen):
+            seconds = [point["seconds"] for point in row["curve"]]
+            values = [point["score"] * 100 for point in row["curve"]]
+            axes.plot(seconds, values, color=colour, alpha=0.8, marker=".", label=METHOD_NAMES.get(method, method) if index == 0 else None)
+    axes.set_xlabel("training wall time (s)")
+    axes.set_ylabel(f"dev {'/'.join(sage.tasks.get(task).metrics)} × 100")
+    axes.set_title(f"{task}: dev score against wall time, each line one seed")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def write_report(config, rows: Rows) -> None:
+    """``results.md`` and the plots, from every row so far."""
+    tasks = list(config.tasks)
+    methods = list(config.methods)
+    plots = config.output_dir / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    machines = sorted({row["machine"] for row in rows})
+    sizes = {task: sorted({row["train_examples"] for row in rows if row["task"] == task}) for task in tasks}
+    sections = [
+        f"# Results: {config.title}",
+        "Generated by `sage bench`; every cell below is regenerated by:",
+        f"```bash\n{config.command or 'sage bench <config>'}\n```",
+        f"- Machine: {', '.join(machines) or 'no runs yet'}.",
+        f"- Seeds: {', '.join(map(str, config.seeds))}; cells are mean ± standard deviation over seeds, × 100.",
+        "- Training examples per task: " + ", ".join(f"{t} {'/'.join(map(str, s)) or '–'}" for t, s in sizes.items()) + ".",
+        "- One teacher per task, fine-tuned once and shared by every seed and variant; its row has no spread.",
+        "## Quality",
+        quality_table(rows, tasks, methods),
+        "### SAGE against plain KD",
+        verdicts(rows, tasks),
+        config.notes.strip(),
+        "## Convergence: epochs to 99% train agreement, and wall time",
+        convergence_table(rows, tasks, methods),
+    ]
+    for task in tasks:
+        path = plots / f"{task}-dev-vs-time.png"
+        plot_curves(rows, task, methods, path)
+        sections.append(f"![{task}: dev score against wall time](plots/{path.name})")
+    sections += [
+        "## Synthetic data, averaged over epochs",
+        "Inverse cosine and FVU measure how well the inverse reconstructs the hard examples' own vectors (FVU 1.0: no better than the mean). The shift is the distance from a synthetic pooled vector to its parent's, relative to the spread of real vectors.",
+        diagnostics_table(rows, "quality", tasks, [m for m in methods if m == "sage"]),
+    ]
+    if config.ablation is not None:
+        variants = list(config.ablation.variants)
+        sections += [
+            "## Ablation",
+            ablation_table(rows, config.ablation.tasks, variants),
+            "### Synthetic data in the ablation",
+            diagnostics_table(rows, "ablation", config.ablation.tasks, variants),
+        ]
+    (config.output_dir / "results.md").write_text("\n\n".join(sections) + "\n", encoding="utf-8")

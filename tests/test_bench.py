@@ -1,0 +1,95 @@
+"""The bench runner at a tiny size: 2 tasks, 2 methods, 2 seeds and an ablation variant; resumable; tables parse."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from sage.bench import BenchConfig, merge, planned_runs, run_bench
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    return BenchConfig.model_validate(
+        {
+            "title": "tiny",
+            "output_dir": str(root / "docs"),
+            "runs_dir": str(root / "runs"),
+            "command": "pytest tests/test_bench.py",
+            "seeds": [0, 1],
+            "base": {
+                "teacher": {"finetune": {"epochs": 1, "batch_size": 16}},
+                "projector": {"name": "umap", "n_neighbors": 10},
+                "schedule": {"max_epochs": 2, "batch_size": 16},
+                "device": "cpu",
+            },
+            "tasks": {"sst2": {"task": {"max_train": 60, "max_length": 24}}, "rte": {"task": {"max_train": 60, "max_length": 32}}},
+            "methods": ["kd", "sage"],
+            "ablation": {"tasks": ["sst2"], "variants": {"no projection": {"projector": {"name": "identity"}}}},
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def bench(config, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SAGE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        messages = []
+        rows = run_bench(config, say=messages.append)
+        again = []
+        run_bench(config, say=again.append)
+    return rows, messages, again
+
+
+def test_merge_replaces_a_named_component_and_merges_settings():
+    base = {"projector": {"name": "umap", "n_neighbors": 10}, "schedule": {"max_epochs": 2}}
+    merged = merge(base, {"projector": {"name": "pca"}, "schedule": {"lr": 0.1}})
+    assert merged == {"projector": {"name": "pca"}, "schedule": {"max_epochs": 2, "lr": 0.1}}
+    assert merge(base, {"projector": {"n_neighbors": 5}})["projector"] == {"name": "umap", "n_neighbors": 5}
+
+
+def test_plan_covers_every_task_method_seed_and_variant(config):
+    keys = [(run["table"], run["task"], run["method"], run["seed"]) for run in planned_runs(config)]
+    assert len(keys) == 2 * 2 * 2 + 1 * 2 and len(set(keys)) == len(keys)
+    kd = next(run for run in planned_runs(config) if run["method"] == "kd")
+    assert kd["spec"]["schedule"] == {"max_epochs": 2, "batch_size": 16, "synthetic_per_hard": 0}
+
+
+def test_every_run_completes_and_is_recorded(bench, config):
+    rows, messages, _ = bench
+    assert len(rows) == 10
+    assert sum("running" in message for message in messages) == 10
+    document = json.loads((config.output_dir / "results.json").read_text())
+    assert len(document["rows"]) == 10
+    for row in document["rows"]:
+        assert 0 <= row["dev"]["score"] <= 1 and row["epochs"] == 2 and len(row["curve"]) == 2
+    sage_row = next(row for row in document["rows"] if row["method"] == "sage")
+    assert {"inverse_cosine", "synthetic_shift", "teacher_flip"} <= set(sage_row["diagnostics"])
+    # One teacher per task, shared by every seed and method.
+    for task in ("sst2", "rte"):
+        assert len({row["teacher_dev"]["score"] for row in document["rows"] if row["task"] == task}) == 1
+
+
+def test_a_second_run_resumes_without_redoing_rows(bench):
+    _, _, again = bench
+    assert not any("running" in message for message in again)
+
+
+def test_tables_parse(bench, config):
+    text = (config.output_dir / "results.md").read_text()
+    tables = [block for block in text.split("\n\n") if block.startswith("| ")]
+    quality, convergence, diagnostics, ablation = tables[0], tables[1], tables[2], tables[3]
+    header, rule, *body = quality.splitlines()
+    assert header.startswith("| method | sst2 (accuracy) | rte (accuracy) | average | % of teacher |")
+    assert [line.split(" | ")[0] for line in body] == ["| teacher (fine-tuned MiniLM-L6, one per task)", "| student, plain KD", "| student, SAGE"]
+    assert all(re.fullmatch(r"\d+\.\d ± \d+\.\d", cell) for line in body[1:] for cell in line.strip("| ").split(" | ")[1:])
+    assert "SAGE − KD =" in text and "pytest tests/test_bench.py" in text
+    assert len(convergence.splitlines()) == 2 + 4
+    assert diagnostics.splitlines()[0].startswith("| task | method | inverse cosine")
+    assert ablation.splitlines()[2].startswith("| no projection | ")
+    assert (config.output_dir / "plots" / "sst2-dev-vs-time.png").stat().st_size > 5_000
