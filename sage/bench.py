@@ -173,14 +173,14 @@ def save_rows(path: Path, rows: dict[str, dict[str, Any]], config: BenchConfig) 
     os.replace(staging, path)
 
 
-def run_bench(config: BenchConfig, say: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
-    """Run what is not in ``results.json`` yet, then write the tables and plots."""
+def run_bench(config: BenchConfig, say: Callable[[str], None] = print, report_only: bool = False) -> dict[str, dict[str, Any]]:
+    """Run what is not in ``results.json`` yet (nothing with ``report_only``), then write the tables and plots."""
     from sage.bench_report import write_report
 
     results_path = config.output_dir / "results.json"
     rows = load_rows(results_path)
     by_fingerprint = {row["fingerprint"]: row for row in rows.values()}
-    plan = planned_runs(config)
+    plan = [] if report_only else planned_runs(config)
     for number, run in enumerate(plan, start=1):
         key = run_key(run)
         if key in rows:

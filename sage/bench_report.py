@@ -32,6 +32,9 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def cell(values: Sequence[float], scale: float = 100) -> str:
+    """``mean ± std`` of ``values`` × ``scale``; "–" where a bench has no rows for it yet."""
+    if not values:
+        return "–"
     mean, std = mean_std([v * scale for v in values])
     return f"{mean:.1f} ± {std:.1f}"
 
@@ -59,10 +62,12 @@ def markdown_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
 def quality_table(rows: Rows, tasks: Sequence[str], methods: Sequence[str]) -> str:
     header = ["method", *map(task_header, tasks), "average", "% of teacher"]
     teachers = {task: teacher_score(rows, task) for task in tasks}
-    body = [["teacher (fine-tuned MiniLM-L6, one per task)", *(f"{teachers[t] * 100:.1f}" for t in tasks),
-             f"{statistics.fmean(teachers.values()) * 100:.1f}", "100"]]
+    known = [teacher for teacher in teachers.values() if teacher is not None]
+    body = [["teacher (fine-tuned MiniLM-L6, one per task)", *(f"{teachers[t] * 100:.1f}" if teachers[t] is not None else "–" for t in tasks),
+             f"{statistics.fmean(known) * 100:.1f}" if len(known) == len(tasks) else "–", "100"]]
     for method in methods:
         per_task = {task: scores(rows, "quality", task, method) for task in tasks}
+        # Averages pair seed i of every task; a task that has no run yet leaves them empty.
         seeds = min(len(values) for values in per_task.values())
         averages = [statistics.fmean(per_task[t][i] for t in tasks) for i in range(seeds)]
         retained = [statistics.fmean(per_task[t][i] / teachers[t] for t in tasks) for i in range(seeds)]
@@ -110,7 +115,7 @@ def diagnostics_table(rows: Rows, table: str, tasks: Sequence[str], methods: Seq
             chosen = [row["diagnostics"] for row in rows if (row["table"], row["task"], row["method"]) == (table, task, method)]
             if not chosen or not chosen[0]:
                 continue
-            values = [cell([d[key] for d in chosen if key in d], scale=1) if any(key in d for d in chosen) else "–" for key in DIAGNOSTICS]
+            values = [cell([d[key] for d in chosen if key in d], scale=1) for key in DIAGNOSTICS]
             body.append([task, METHOD_NAMES.get(method, method), *(v.replace(" ± ", "±") for v in values)])
     return markdown_table(header, body)
 
@@ -125,7 +130,7 @@ def ablation_table(rows: Rows, tasks: Sequence[str], variants: Sequence[str]) ->
         for task in tasks:
             reference = scores(rows, "quality", task, "sage")
             deltas.append(f"{(statistics.fmean(values[task]) - statistics.fmean(reference)) * 100:+.1f}" if reference and values[task] else "–")
-        body.append([variant, *(cell(values[t]) if values[t] else "–" for t in tasks), *deltas])
+        body.append([variant, *(cell(values[t]) for t in tasks), *deltas])
     return markdown_table(header, body)
 
 
@@ -142,7 +147,8 @@ def plot_curves(rows: Rows, task: str, methods: Sequence[str], path) -> None:
     axes.set_xlabel("training wall time (s)")
     axes.set_ylabel(f"dev {'/'.join(sage.tasks.get(task).metrics)} × 100")
     axes.set_title(f"{task}: dev score against wall time, each line one seed")
-    axes.legend()
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend()
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

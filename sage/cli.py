@@ -26,11 +26,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     bench = commands.add_parser("bench", help="run a GLUE quality/ablation bench over seeds and write its tables")
     bench.add_argument("config", help="bench config, YAML (see benchmarks/glue-cpu.yaml)")
+    bench.add_argument("--report-only", action="store_true", help="rewrite the tables and plots from results.json; run nothing")
     args = parser.parse_args(argv)
     if args.command == "bench":
         from sage.bench import BenchConfig, run_bench
 
-        run_bench(BenchConfig.from_file(args.config))
+        run_bench(BenchConfig.from_file(args.config), report_only=args.report_only)
         return 0
     try:
         distiller = build(args.spec, args.overrides)

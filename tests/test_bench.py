@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from sage.bench import BenchConfig, merge, planned_runs, run_bench
+from sage.bench import BenchConfig, merge, planned_runs, run_bench, save_rows
 
 pytestmark = pytest.mark.slow
 
@@ -93,3 +93,15 @@ def test_tables_parse(bench, config):
     assert diagnostics.splitlines()[0].startswith("| task | method | inverse cosine")
     assert ablation.splitlines()[2].startswith("| no projection | ")
     assert (config.output_dir / "plots" / "sst2-dev-vs-time.png").stat().st_size > 5_000
+
+
+def test_report_only_tables_an_unfinished_bench_without_running(bench, config, tmp_path):
+    rows, _, _ = bench
+    unfinished = config.model_copy(update={"output_dir": tmp_path})
+    save_rows(tmp_path / "results.json", {key: row for key, row in rows.items() if row["task"] == "sst2"}, unfinished)
+    messages = []
+    run_bench(unfinished, say=messages.append, report_only=True)
+    assert messages == []
+    quality = (tmp_path / "results.md").read_text().split("## Quality\n\n")[1].split("\n\n")[0]
+    kd = next(line for line in quality.splitlines() if line.startswith("| student, plain KD"))
+    assert re.fullmatch(r"\| student, plain KD \| \d+\.\d ± \d+\.\d \| – \| – \| – \|", kd)
