@@ -48,17 +48,32 @@ class NeighbourMean:
         return self
 
     @torch.no_grad()
-    def predict(self, queries: np.ndarray) -> np.ndarray:
-        """Outputs [M, b] for the ``queries`` [M, a]."""
+    def predict(self, queries: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+        """Outputs [M, b] for the ``queries`` [M, a].
+
+        ``exclude`` [M], optional, names for each query one training row to leave out of its
+        neighbours: decoding a training point's own input with ``exclude`` set to its row tells
+        how the mean does at a point it has not memorised.
+        """
         queries = torch.as_tensor(np.asarray(queries, dtype=np.float32), device=self.device)
-        k = min(self.n_neighbors, len(self._inputs))
-        predicted = [self._predict(chunk, k) for chunk in queries.split(_CHUNK)]
+        if exclude is None:
+            left_out = [None] * len(queries.split(_CHUNK))
+            k = min(self.n_neighbors, len(self._inputs))
+        else:
+            if len(exclude) != len(queries):
+                raise ValueError(f"exclude has {len(exclude)} rows but there are {len(queries)} queries; give one training row per query")
+            left_out = torch.as_tensor(np.asarray(exclude, dtype=np.int64), device=self.device).split(_CHUNK)
+            k = min(self.n_neighbors, len(self._inputs) - 1)
+        predicted = [self._predict(chunk, k, rows) for chunk, rows in zip(queries.split(_CHUNK), left_out)]
         if not predicted:
             return np.empty((0, self._outputs.shape[1]), dtype=np.float32)
         return torch.cat(predicted).cpu().numpy()
 
-    def _predict(self, queries: torch.Tensor, k: int) -> torch.Tensor:
-        distances, indices = torch.cdist(queries, self._inputs).topk(k, dim=1, largest=False)
+    def _predict(self, queries: torch.Tensor, k: int, left_out: torch.Tensor | None = None) -> torch.Tensor:
+        distances = torch.cdist(queries, self._inputs)
+        if left_out is not None:
+            distances[torch.arange(len(queries), device=self.device), left_out] = torch.inf
+        distances, indices = distances.topk(k, dim=1, largest=False)
         exact = distances == 0
         # A row with an exact hit takes the hit's output (the mean of duplicates); 1/0 would be inf.
         weights = torch.where(exact.any(1, keepdim=True), exact.float(), 1.0 / distances.clamp_min(1e-12))

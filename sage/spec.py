@@ -187,7 +187,7 @@ class ScheduleSpec(Section):
         "default: when training runs on a GPU (on a CPU the child competes with training for the cores)",
     )
     diagnostic_points: int = Field(
-        64, ge=0, description="hard examples per epoch whose reconstruction by the inverse is measured; 0: off"
+        64, ge=0, description="hard examples per epoch whose reconstruction by the inverse, each left out of its own decoding, is measured; 0: off"
     )
     refit_each_epoch: bool = Field(
         False, description="refit the projector every epoch (the vectors do not change, so this only costs time)"

@@ -107,8 +107,11 @@ class Synthesiser:
         self.embedding = embedding
         if hasattr(self.projector, "inverse_transform"):
             self._inverse = self.projector.inverse_transform
+            self._held_out_inverse = getattr(self.projector, "inverse_transform_held_out", lambda Z, rows: self._inverse(Z))
         else:
-            self._inverse = NeighbourMean().fit(fitted_embedding, sample).predict
+            decoder = NeighbourMean().fit(fitted_embedding, sample)
+            self._inverse = decoder.predict
+            self._held_out_inverse = lambda Z, rows: decoder.predict(Z, exclude=rows)
         return {**report, "projector_fit_s": time.perf_counter() - started}
 
     def fit(self, real: VectorSet) -> dict[str, Any]:
@@ -163,10 +166,13 @@ class Synthesiser:
         }
         started = time.perf_counter()
         stats.update(synthetic_diagnostics(self._pooled, parents, pooled, teacher_real, teacher_outputs))
-        if self.diagnostic_points:
-            # Timed apart from inverse_s: with umap-learn's exact inverse this costs ~0.1 s a point.
-            probe = hard[: self.diagnostic_points]
-            decoded = np.asarray(self._inverse(self.embedding[probe]), dtype=np.float32)
+        # Timed apart from inverse_s: with umap-learn's exact inverse this costs ~0.1 s a point.
+        # Hard examples the projector was fitted on, each decoded without itself (see
+        # Projector.inverse_transform_held_out): decoding a memorised point proves nothing.
+        probe = hard[np.isin(hard, self._fitted)][: self.diagnostic_points]
+        if len(probe):
+            rows = np.searchsorted(self._fitted, probe)
+            decoded = np.asarray(self._held_out_inverse(self.embedding[probe], rows), dtype=np.float32)
             finite = np.isfinite(decoded).all(1)
             stats.update(inverse_diagnostics(decoded[finite], self._pooled[probe][finite], self._pooled.mean(0)))
         stats["diagnostics_s"] = time.perf_counter() - started

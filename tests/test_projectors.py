@@ -250,6 +250,32 @@ def test_neighbour_mean_weights_by_inverse_distance(real_vectors: np.ndarray) ->
         inverse.fit(np.zeros((3, 2)), vectors[:2])
 
 
+def test_neighbour_mean_can_leave_a_training_row_out_of_its_own_decoding(real_vectors: np.ndarray) -> None:
+    vectors = real_vectors[:3]
+    embedding = np.array([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0]])
+    inverse = NeighbourMean(n_neighbors=2).fit(embedding, vectors)
+    decoded = inverse.predict(embedding[:2], exclude=np.array([0, 1]))
+    # Row 0 decodes from rows 1 and 2 (distances 1 and 3), row 1 from rows 0 and 2 (1 and 2).
+    np.testing.assert_allclose(decoded[0], (3 * vectors[1] + vectors[2]) / 4, rtol=1e-5)
+    np.testing.assert_allclose(decoded[1], (2 * vectors[0] + vectors[2]) / 3, rtol=1e-5)
+    with pytest.raises(ValueError, match="one training row per query"):
+        inverse.predict(embedding[:2], exclude=np.array([0]))
+
+
+@pytest.mark.parametrize("name", ["identity", "pca", "tsne", "umap"])
+def test_held_out_inverse_of_training_points_is_no_self_lookup(name: str, fitted: FitFn) -> None:
+    result, case = fitted(name), CASES[name]
+    rows = np.arange(16)
+    decoded = result.projector.inverse_transform_held_out(result.train_embedding[rows], rows)
+    cosine = mean_cosine(decoded, result.train[rows])
+    if name == "identity":
+        assert cosine > 0.9999  # nothing to leave out: the identity's inverse is exact
+    else:
+        # A neighbour-mean inverse would score 1.0 on its own training points; left out, it
+        # interpolates like on held-out points.
+        assert case.min_cosine < cosine < 0.99
+
+
 def test_refinement_keeps_exact_hits_and_moves_towards_the_densest_neighbours(real_vectors: np.ndarray) -> None:
     vectors = np.stack([real_vectors[0], real_vectors[0] + 0.01, real_vectors[5]])
     embedding = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0]])

@@ -8,6 +8,7 @@ import torch
 from sklearn.manifold import Isomap
 
 import sage
+from sage.neighbour_mean import NeighbourMean
 from sage.synthesis import Synthesiser
 from sage.vectors import VectorSet
 
@@ -116,6 +117,13 @@ def test_a_reducer_with_no_inverse_is_inverted_by_neighbours(sequences):
     result = synth.generate(np.arange(len(sequences), dtype=float), sequences, teacher, teacher_real, 64)
     assert result.stats["n_synthetic"] == 60
     assert torch.isfinite(result.vectors.vectors).all()
+    # The inverse diagnostic leaves each probed example out of its own decoding; in-sample,
+    # the neighbour mean would return the example itself and score a cosine of 1.0.
+    pooled = sequences.pooled().numpy()
+    probe = result.hard
+    decoded = NeighbourMean().fit(synth.embedding, pooled).predict(synth.embedding[probe], exclude=probe)
+    cosine = (decoded * pooled[probe]).sum(1) / np.linalg.norm(decoded, axis=1) / np.linalg.norm(pooled[probe], axis=1)
+    assert result.stats["inverse_cosine"] == pytest.approx(cosine.mean(), rel=1e-4) and cosine.mean() < 0.99
 
 
 def test_a_background_fit_gives_the_same_projection_as_a_fit_here(sequences):

@@ -65,6 +65,16 @@ class Projector(TransformerMixin, BaseEstimator, ABC):
         self.n_rejected_ = int(np.isnan(X).any(axis=1).sum())
         return X
 
+    def inverse_transform_held_out(self, Z: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Decode ``Z``, the training embedding's ``rows``, each as if its own training point were unknown.
+
+        Decoding a training point's own coordinates is no test of an inverse that memorises
+        its training points: it returns the point. This measures the inverse where it has to
+        interpolate. The default is ``inverse_transform``, right for an inverse that does not
+        memorise single points (PCA's, the identity's); neighbour-mean inverses leave the row out.
+        """
+        return self.inverse_transform(Z)
+
     @abstractmethod
     def _fit(self, X: np.ndarray) -> np.ndarray:
         """Fit on X and return the training embedding."""

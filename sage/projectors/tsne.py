@@ -54,3 +54,6 @@ class TSNEProjector(Projector):
 
     def _inverse(self, Z: np.ndarray) -> tuple[np.ndarray, int]:
         return self.decoder_.predict(Z), 0
+
+    def inverse_transform_held_out(self, Z: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return self.decoder_.predict(self._check(Z, "Z", self.n_components_, "components"), exclude=rows)

@@ -124,6 +124,13 @@ class UMAPProjector(Projector):
         X[inside] = self._decode(Z[inside])
         return X, 0
 
+    def inverse_transform_held_out(self, Z: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The fast inverse leaves each row out of its own neighbours. umap-learn's exact
+        inverse cannot leave a point out, so it decodes in-sample and flatters itself."""
+        if self.inverse == "fast" and self.outside == "clip":
+            return self._neighbours().predict(self._check(Z, "Z", self.n_components_, "components"), exclude=rows)
+        return super().inverse_transform_held_out(Z, rows)
+
     def _decode(self, Z: np.ndarray) -> np.ndarray:
         if len(Z) == 0:  # umap-learn rejects empty input
             return np.empty((0, self.n_features_in_), dtype=np.float32)
