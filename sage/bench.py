@@ -3,8 +3,8 @@
 A bench config names tasks (each with its spec overrides), methods, ablation variants,
 seeds and shared overrides. Every (table, task, method, seed) becomes one run of the
 engine. Its row is appended to ``results.json`` as soon as the run ends, so an interrupted
-bench resumes where it stopped. Runs with identical resolved specs are run once and shared
-between tables. Teachers are shared through the engine's teacher cache: one fine-tune per
+bench resumes where it stopped; a row whose settings have changed in the config runs
+again. Runs with identical resolved specs are run once and shared between tables. Teachers are shared through the engine's teacher cache: one fine-tune per
 task, whatever the seed or variant.
 """
 
@@ -183,9 +183,10 @@ def run_bench(config: BenchConfig, say: Callable[[str], None] = print, report_on
     plan = [] if report_only else planned_runs(config)
     for number, run in enumerate(plan, start=1):
         key = run_key(run)
-        if key in rows:
-            continue
         spec = load_spec(run["spec"], [f"output_dir={config.runs_dir / key.replace('/', '-')}"])
+        # A row made from other settings (the config changed since) is stale and runs again.
+        if key in rows and rows[key]["fingerprint"] == spec.fingerprint():
+            continue
         label = f"[{number}/{len(plan)}] {key}"
         if spec.fingerprint() in by_fingerprint:
             say(f"{label}: same spec as an earlier run, shared")

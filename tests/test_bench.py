@@ -36,9 +36,14 @@ def config(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def bench(config, tmp_path_factory):
+def teacher_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def bench(config, teacher_cache):
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SAGE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        patch.setenv("SAGE_CACHE_DIR", str(teacher_cache))
         messages = []
         rows = run_bench(config, say=messages.append)
         again = []
@@ -105,3 +110,14 @@ def test_report_only_tables_an_unfinished_bench_without_running(bench, config, t
     quality = (tmp_path / "results.md").read_text().split("## Quality\n\n")[1].split("\n\n")[0]
     kd = next(line for line in quality.splitlines() if line.startswith("| student, plain KD"))
     assert re.fullmatch(r"\| student, plain KD \| \d+\.\d ± \d+\.\d \| – \| – \| – \|", kd)
+
+
+def test_a_row_whose_settings_changed_runs_again(bench, config, teacher_cache, tmp_path, monkeypatch):
+    monkeypatch.setenv("SAGE_CACHE_DIR", str(teacher_cache))
+    rows, _, _ = bench
+    moved = config.model_copy(update={"output_dir": tmp_path, "runs_dir": tmp_path / "runs"})
+    stale_key = "quality/sst2/kd/0"
+    save_rows(tmp_path / "results.json", {key: {**row, "fingerprint": "stale"} if key == stale_key else row for key, row in rows.items()}, moved)
+    messages = []
+    run_bench(moved, say=messages.append)
+    assert [message for message in messages if "running" in message] == [f"[1/10] {stale_key}: running"]
