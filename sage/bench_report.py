@@ -67,8 +67,9 @@ def quality_table(rows: Rows, tasks: Sequence[str], methods: Sequence[str]) -> s
              f"{statistics.fmean(known) * 100:.1f}" if len(known) == len(tasks) else "–", "100"]]
     for method in methods:
         per_task = {task: scores(rows, "quality", task, method) for task in tasks}
-        # Averages pair seed i of every task; a task that has no run yet leaves them empty.
-        seeds = min(len(values) for values in per_task.values())
+        # Averages pair seed i of every task, so they wait until every task has the same seeds.
+        counts = {len(values) for values in per_task.values()}
+        seeds = counts.pop() if len(counts) == 1 else 0
         averages = [statistics.fmean(per_task[t][i] for t in tasks) for i in range(seeds)]
         retained = [statistics.fmean(per_task[t][i] / teachers[t] for t in tasks) for i in range(seeds)]
         body.append([METHOD_NAMES.get(method, method), *(cell(per_task[t]) for t in tasks), cell(averages), cell(retained)])
