@@ -4,8 +4,9 @@ A bench config names tasks (each with its spec overrides), methods, ablation var
 seeds and shared overrides. Every (table, task, method, seed) becomes one run of the
 engine. Its row is appended to ``results.json`` as soon as the run ends, so an interrupted
 bench resumes where it stopped; a row whose settings have changed in the config runs
-again. Runs with identical resolved specs are run once and shared between tables. Teachers are shared through the engine's teacher cache: one fine-tune per
-task, whatever the seed or variant.
+again. Runs with identical resolved specs are run once and shared between tables.
+Teachers are shared through the engine's teacher cache: one fine-tune per task, whatever
+the seed or variant.
 """
 
 from __future__ import annotations
@@ -190,9 +191,9 @@ def run_bench(config: BenchConfig, say: Callable[[str], None] = print, report_on
         if report_only or (key in rows and rows[key]["fingerprint"] == current[key]):
             continue
         label = f"[{number}/{len(plan)}] {key}"
-        if spec.fingerprint() in by_fingerprint:
+        if current[key] in by_fingerprint:
             say(f"{label}: same spec as an earlier run, shared")
-            summary = {k: v for k, v in by_fingerprint[spec.fingerprint()].items() if k not in ("table", "task", "method", "seed")}
+            summary = {k: v for k, v in by_fingerprint[current[key]].items() if k not in ("table", "task", "method", "seed")}
         else:
             say(f"{label}: running")
             started = time.perf_counter()

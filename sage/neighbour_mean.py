@@ -55,16 +55,16 @@ class NeighbourMean:
         neighbours: decoding a training point's own input with ``exclude`` set to its row tells
         how the mean does at a point it has not memorised.
         """
-        queries = torch.as_tensor(np.asarray(queries, dtype=np.float32), device=self.device)
+        chunks = torch.as_tensor(np.asarray(queries, dtype=np.float32), device=self.device).split(_CHUNK)
         if exclude is None:
-            left_out = [None] * len(queries.split(_CHUNK))
+            left_out = [None] * len(chunks)
             k = min(self.n_neighbors, len(self._inputs))
         else:
             if len(exclude) != len(queries):
                 raise ValueError(f"exclude has {len(exclude)} rows but there are {len(queries)} queries; give one training row per query")
             left_out = torch.as_tensor(np.asarray(exclude, dtype=np.int64), device=self.device).split(_CHUNK)
             k = min(self.n_neighbors, len(self._inputs) - 1)
-        predicted = [self._predict(chunk, k, rows) for chunk, rows in zip(queries.split(_CHUNK), left_out)]
+        predicted = [self._predict(chunk, k, rows) for chunk, rows in zip(chunks, left_out)]
         if not predicted:
             return np.empty((0, self._outputs.shape[1]), dtype=np.float32)
         return torch.cat(predicted).cpu().numpy()
