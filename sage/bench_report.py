@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import sage.tasks  # noqa: E402
+from sage.bench import merge  # noqa: E402
 
 METHOD_NAMES = {"labels": "student, labels only", "kd": "student, plain KD", "sage": "student, SAGE"}
 DIAGNOSTICS = {
@@ -165,6 +166,11 @@ def write_report(config, rows: Rows) -> None:
     machines = sorted({row["machine"] for row in rows})
     sizes = {task: sorted({row["train_examples"] for row in rows if row["task"] == task}) for task in tasks}
     command = config.command or "sage bench <config>"
+    full_train_teachers = [
+        task
+        for task in tasks
+        if merge(config.base, config.tasks[task]).get("teacher", {}).get("finetune", {}).get("full_train", False)
+    ]
 
     def sizes_of(chosen: Sequence[str]) -> str:
         return ", ".join(f"{task} {'/'.join(map(str, sizes[task])) or '–'}" for task in chosen)
@@ -179,6 +185,11 @@ def write_report(config, rows: Rows) -> None:
             " (a score is the mean of the task's GLUE metrics).",
             f"- Training examples per task: {sizes_of(tasks)}; the full dev sets.",
             "- One teacher per task, fine-tuned once and shared by every seed and variant; its row has no spread.",
+            *(
+                [f"- Teachers fine-tuned on the whole train split, not the students' subset: {', '.join(full_train_teachers)}."]
+                if full_train_teachers
+                else []
+            ),
         ]),
         "## Quality",
         quality_table(rows, tasks, methods),

@@ -54,7 +54,8 @@ def teacher_cache_dir(task: Task, train: datasets.Dataset, settings: FinetuneSpe
         "task": task.name,
         "data": data_fingerprint(task, train),
         "max_length": max_length,
-        **settings.model_dump(exclude={"backbone"}),
+        # full_train only chooses the rows, which the data fingerprint already covers.
+        **settings.model_dump(exclude={"backbone", "full_train"}),
     }
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
     return cache_root() / "teachers" / f"{task.name}-{key}"

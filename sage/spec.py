@@ -159,6 +159,11 @@ class FinetuneSpec(Section):
     lr: float = Field(5e-5, gt=0)
     batch_size: int = Field(32, ge=1)
     seed: int = Field(0, description="fixed across run seeds, so the same teacher serves every seed")
+    full_train: bool = Field(
+        False,
+        description="fine-tune on the whole train split, not the student's max_train subset, as a deployed "
+        "teacher has usually seen all the labelled data",
+    )
 
 
 class TeacherSpec(Section):

@@ -12,6 +12,8 @@ import yaml
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 import sage
+from sage.finetune import teacher_cache_dir
+from sage.spec import FinetuneSpec
 
 pytestmark = pytest.mark.slow
 
@@ -158,3 +160,28 @@ def test_a_custom_projector_named_in_a_spec_is_called_by_the_engine(tmp_path):
     assert CountingProjector.calls == {"fit": 2, "inverse": 2}
     assert [row.get("projection") for row in result.history] == [None, "fitted", "fitted"]
     assert result.history[1]["n_synthetic"] == 40
+
+
+class TeacherRowsSeen(Exception):
+    """Stops a run once it has chosen the teacher's training rows."""
+
+
+@pytest.mark.parametrize("full_train", [False, True])
+def test_full_train_fine_tunes_the_teacher_on_the_whole_split(tmp_path, monkeypatch, full_train):
+    def record_rows(task, train, settings, max_length, device):
+        raise TeacherRowsSeen(len(train))
+
+    monkeypatch.setattr(sage.engine, "finetune_teacher", record_rows)
+    spec = tiny_spec(tmp_path, teacher={"finetune": {**TINY["teacher"]["finetune"], "full_train": full_train}})
+    with pytest.raises(TeacherRowsSeen) as seen:
+        sage.build(spec, progress=False).fit()
+    whole_split = len(sage.tasks.get("sst2").load("train", spec["task"].get("data_dir")))
+    assert seen.value.args[0] == (whole_split if full_train else TINY["task"]["max_train"])
+
+
+def test_a_teachers_cache_folder_depends_on_its_rows_not_on_how_they_were_chosen():
+    task = sage.tasks.get("sst2")
+    rows = task.load("train").select(range(50))
+    chosen_rows = [teacher_cache_dir(task, rows, FinetuneSpec(full_train=flag), 32) for flag in (False, True)]
+    assert chosen_rows[0] == chosen_rows[1]
+    assert teacher_cache_dir(task, rows.select(range(40)), FinetuneSpec(), 32) != chosen_rows[0]
