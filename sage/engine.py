@@ -114,9 +114,12 @@ class Distiller:
         task = sage.tasks.get(spec.task.name)
         train_rows = training_rows(task, spec.task)
         dev_rows = task.load("dev", spec.task.data_dir)
-        teacher_rows = task.load("train", spec.task.data_dir) if spec.teacher.finetune.full_train else train_rows
         teacher_path = spec.teacher.path or finetune_teacher(
-            task, teacher_rows, spec.teacher.finetune, spec.task.max_length, device
+            task,
+            task.load("train", spec.task.data_dir) if spec.teacher.finetune.full_train else train_rows,
+            spec.teacher.finetune,
+            spec.task.max_length,
+            device,
         )
         teacher = Teacher.from_pretrained(teacher_path, spec.teacher.interface_layer, device)
         if teacher.model.config.num_labels != task.num_labels:

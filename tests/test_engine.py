@@ -182,6 +182,6 @@ def test_full_train_fine_tunes_the_teacher_on_the_whole_split(tmp_path, monkeypa
 def test_a_teachers_cache_folder_depends_on_its_rows_not_on_how_they_were_chosen():
     task = sage.tasks.get("sst2")
     rows = task.load("train").select(range(50))
-    chosen_rows = [teacher_cache_dir(task, rows, FinetuneSpec(full_train=flag), 32) for flag in (False, True)]
-    assert chosen_rows[0] == chosen_rows[1]
-    assert teacher_cache_dir(task, rows.select(range(40)), FinetuneSpec(), 32) != chosen_rows[0]
+    folders = [teacher_cache_dir(task, rows, FinetuneSpec(full_train=flag), 32) for flag in (False, True)]
+    assert folders[0] == folders[1]
+    assert teacher_cache_dir(task, rows.select(range(40)), FinetuneSpec(), 32) != folders[0]
