@@ -93,6 +93,11 @@ def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, An
     return merged
 
 
+def task_spec_data(config: BenchConfig, task: str) -> dict[str, Any]:
+    """The spec data every run of ``task`` starts from: the shared base, the task's name and its overrides."""
+    return merge(merge(config.base, {"task": {"name": task}}), config.tasks[task])
+
+
 def planned_runs(config: BenchConfig) -> list[dict[str, Any]]:
     """Every run the config asks for: its table, task, method or variant, seed and spec data."""
     runs = []
@@ -105,7 +110,7 @@ def planned_runs(config: BenchConfig) -> list[dict[str, Any]]:
             tables += [("ablation", task, name, overrides) for name, overrides in config.ablation.variants.items()]
     for table, task, method, overrides in tables:
         for seed in config.seeds:
-            data = merge(merge(merge(config.base, {"task": {"name": task}}), config.tasks[task]), overrides)
+            data = merge(task_spec_data(config, task), overrides)
             data["seed"] = seed
             runs.append({"table": table, "task": task, "method": method, "seed": seed, "spec": data})
     return runs

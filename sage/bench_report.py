@@ -13,7 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import sage.tasks  # noqa: E402
-from sage.bench import merge  # noqa: E402
+from sage.bench import task_spec_data  # noqa: E402
+from sage.spec_file import load_spec  # noqa: E402
 
 METHOD_NAMES = {"labels": "student, labels only", "kd": "student, plain KD", "sage": "student, SAGE"}
 DIAGNOSTICS = {
@@ -166,11 +167,7 @@ def write_report(config, rows: Rows) -> None:
     machines = sorted({row["machine"] for row in rows})
     sizes = {task: sorted({row["train_examples"] for row in rows if row["task"] == task}) for task in tasks}
     command = config.command or "sage bench <config>"
-    full_train_teachers = [
-        task
-        for task in tasks
-        if merge(config.base, config.tasks[task]).get("teacher", {}).get("finetune", {}).get("full_train", False)
-    ]
+    full_train_teachers = [task for task in tasks if load_spec(task_spec_data(config, task)).teacher.finetune.full_train]
 
     def sizes_of(chosen: Sequence[str]) -> str:
         return ", ".join(f"{task} {'/'.join(map(str, sizes[task])) or '–'}" for task in chosen)
