@@ -18,7 +18,7 @@ from pathlib import Path
 
 import sage
 from sage.engine import resolve_device, training_rows
-from sage.finetune import finetune_teacher
+from sage.models.finetune import finetune_teacher
 
 
 def phase_seconds(history: list[dict]) -> dict[str, float]:

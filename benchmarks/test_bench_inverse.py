@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import sage
-from sage.fidelity import reconstruction_fidelity
+from sage.synthesis.fidelity import reconstruction_fidelity
 
 VARIANTS = {
     "exact (umap-learn)": {"inverse": "exact"},

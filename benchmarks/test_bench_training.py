@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import sage
-from sage.finetune import default_backbone
+from sage.models.finetune import default_backbone
 from sage.losses.soft_ce import SoftCELoss
 from sage.students.truncated import TruncatedStudent
 from sage.training import autocast, bucketed_batches, predict

@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 
 import sage
-from sage.finetune import default_backbone
+from sage.models.finetune import default_backbone
 from sage.losses.soft_ce import SoftCELoss
 from sage.students.truncated import TruncatedStudent
-from sage.teacher import Teacher
+from sage.models.teacher import Teacher
 from sage.training import predict, train_epoch
 from sage.vectors import VectorSet
 

@@ -4,9 +4,10 @@
 """
 
 from sage import losses, projectors, samplers, students, tasks
+from sage.synthesis import strategies
 from sage.engine import Distiller, FitResult, build
 from sage.spec import SageSpec
-from sage.spec_file import SpecError, load_spec
+from sage.spec.file import SpecError, load_spec
 
 __all__ = [
     "Distiller",
@@ -18,6 +19,7 @@ __all__ = [
     "losses",
     "projectors",
     "samplers",
+    "strategies",
     "students",
     "tasks",
 ]

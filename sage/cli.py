@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from sage.engine import build
-from sage.spec_file import SpecError
+from sage.spec.file import SpecError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench.add_argument("--report-only", action="store_true", help="rewrite the tables and plots from results.json; run nothing")
     args = parser.parse_args(argv)
     if args.command == "bench":
-        from sage.bench import BenchConfig, run_bench
+        from sage.bench.runner import BenchConfig, run_bench
 
         run_bench(BenchConfig.from_file(args.config), report_only=args.report_only)
         return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +14,18 @@ import torch
 from tqdm.auto import tqdm
 
 import sage.tasks
-from sage.body import Body
-from sage.finetune import finetune_teacher
-from sage.report import plot_map, write_history, write_metrics
+from sage import streams
+from sage.models.body import Body, PooledHidden
+from sage.models.finetune import finetune_teacher
+from sage.models.teacher import Teacher
+from sage.outputs import plot_map, write_history, write_metrics
 from sage.spec import SageSpec, TaskSpec
-from sage.spec_file import save_spec
-from sage.synthesis import SyntheticSet, Synthesiser
+from sage.spec.file import save_spec
+from sage.streams import RandomStreams
+from sage.synthesis.strategies.base import SynthesisContext
+from sage.synthesis.synthesiser import Synthesiser, SyntheticSet
 from sage.tasks.task import Task
-from sage.teacher import Teacher
-from sage.training import predict, train_epoch
+from sage.training import LearningRate, TrainingSource, build_optimizer, predict, train_epoch
 from sage.vectors import VectorSet
 
 # Inference has no backward pass to hold, so it takes larger batches than training.
@@ -43,6 +46,40 @@ class CachedSplit:
     vectors: VectorSet
     teacher: torch.Tensor
     labels: torch.Tensor
+
+
+@dataclass
+class Run:
+    """What one ``fit()`` holds while it trains."""
+
+    spec: SageSpec
+    device: torch.device
+    output_dir: Path
+    streams: RandomStreams
+    task: Task
+    teacher: Teacher
+    teacher_path: Path
+    train: CachedSplit
+    dev: CachedSplit
+    student: Body
+    forward: torch.nn.Module  # the student, compiled when the spec asks
+    loss_fn: Any
+    optimizer: torch.optim.Optimizer
+    learning_rate: LearningRate
+    real: TrainingSource
+    synthesiser: Synthesiser | None
+    started: float
+    setup_seconds: float
+    synthetic_order: torch.Generator | None = None  # the synthetic batches' own order and dropout streams
+    synthetic_dropout: streams.GlobalTorchStream | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    epoch_started: float = 0.0
+    outputs: torch.Tensor | None = None  # the student's outputs on the training set, after the last epoch
+    last_synthetic: SyntheticSet | None = None
+    synthetic_epochs: int = 0
+    synthetic_examples: int = 0
+    steps: int = 0
+    stopped_by: str = "max_epochs"
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -75,41 +112,35 @@ class Distiller:
         self.spec = spec
         self.progress = progress
 
-    def _say(self, message: str) -> None:
-        if self.progress:
-            tqdm.write(message)
-
-    def _cache(self, teacher: Teacher, task: Task, rows: datasets.Dataset, split: str) -> CachedSplit:
-        columns = task.texts(rows)
-        batch = self.spec.schedule.batch_size * INFERENCE_BATCH_FACTOR
-        progress = f"{split}: embedding" if self.progress else None
-        vectors = teacher.embed(columns, self.spec.task.max_length, batch, progress=progress)
-        progress = f"{split}: teacher outputs" if self.progress else None
-        teacher_outputs = predict(teacher.body, vectors, batch, progress=progress)
-        labels = torch.as_tensor(task.labels(rows), device=teacher.device)
-        return CachedSplit(vectors, teacher_outputs, labels)
-
-    def _agreement(self, task: Task, student: torch.Tensor, teacher: torch.Tensor) -> float:
-        if task.is_regression:
-            agree = (student[:, 0] - teacher[:, 0]).abs() <= self.spec.schedule.agreement_tolerance
-        else:
-            agree = student.argmax(1) == teacher.argmax(1)
-        return float(agree.float().mean())
-
-    @staticmethod
-    def _evaluate(task: Task, outputs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-        predictions = outputs[:, 0] if task.is_regression else outputs.argmax(1)
-        return task.evaluate(predictions.cpu().numpy(), labels.cpu().numpy())
-
     def fit(self) -> FitResult:
+        """DESIGN.md's data flow: cache the interface once, then epochs of (synthesis,) training and evaluation."""
+        run = self._start()
+        try:
+            self._prepare_synthesis(run)
+            for epoch in range(1, self.spec.schedule.max_epochs + 1):
+                synthetic = self._synthesise(run, epoch)  # None in warm-up epochs and for plain KD
+                row = self._train(run, epoch, synthetic)
+                row |= self._evaluate(run)
+                self._record(run, row)
+                if self._converged(run):
+                    run.stopped_by = "agreement"
+                    break
+        finally:
+            if run.synthesiser is not None:
+                run.synthesiser.close()  # no background fit or temporary file outlives the run
+        return self._finish(run)
+
+    # -- the steps of fit() ---------------------------------------------------------------------
+
+    def _start(self) -> Run:
+        """Output folder, data and teacher at the interface, student and optimiser."""
         spec, schedule = self.spec, self.spec.schedule
         started = time.perf_counter()
         device = resolve_device(spec.device)
         output_dir = spec.run_dir()
         output_dir.mkdir(parents=True, exist_ok=True)
         save_spec(spec, output_dir / "spec.yaml")
-        rng = np.random.default_rng(spec.seed)
-        generator = torch.Generator().manual_seed(spec.seed)
+        run_streams = RandomStreams(spec.seed)
 
         task = sage.tasks.get(spec.task.name)
         train_rows = training_rows(task, spec.task)
@@ -130,119 +161,205 @@ class Distiller:
         dev = self._cache(teacher, task, dev_rows, "dev")
         setup_seconds = time.perf_counter() - started
 
-        # Seeded here, after the teacher is ready, so that a run draws the same student
-        # initialisation and dropout masks whether its teacher was just fine-tuned or cached.
-        torch.manual_seed(spec.seed)
-        student = spec.student.create().build(teacher).to(device)
+        # Drawn after the teacher is ready, from streams of their own, so that a run draws the same
+        # student and dropout masks whether its teacher was just fine-tuned or cached.
+        with run_streams.global_torch(streams.STUDENT_INIT, device):
+            student = spec.student.create().build(teacher).to(device)
+        optimizer = build_optimizer(student, schedule.lr, schedule.weight_decay, device)
+        learning_rate = LearningRate(optimizer, schedule.lr, schedule.lr_schedule, schedule.lr_warmup, schedule.max_epochs)
+        real = TrainingSource(
+            train.vectors,
+            train.teacher,
+            train.labels,
+            run_streams.torch(streams.REAL_BATCHES),
+            run_streams.global_torch(streams.REAL_DROPOUT, device),
+        )
         loss_fn = spec.loss.create()
-        optimizer = torch.optim.AdamW(student.parameters(), lr=schedule.lr, fused=device.type == "cuda")
-        # Batches vary in length, so the compiled graph is built for dynamic shapes.
-        forward = torch.compile(student, dynamic=True) if schedule.compile else student
         synthesiser = None
         if spec.uses_synthetic_data:
             synthesiser = Synthesiser(
-                spec.projector.create(),
-                spec.sampler.create(),
+                spec.synthesis.create(),
+                spec.synthesis.parents,
                 schedule.hard_fraction,
-                schedule.synthetic_per_hard,
-                rng,
-                schedule.fit_max,
-                schedule.place_rest,
-                schedule.diagnostic_points,
+                schedule.synthetic_share,
+                schedule.rank_by,
+                loss_fn,
             )
-            # The projection needs only the pooled vectors: it can fit while the warm-up trains.
-            background = schedule.fit_in_background
-            if background is None:
-                background = device.type == "cuda"
-            background = background and schedule.warmup_epochs > 0
-            synthesiser.start_fit(train.vectors, background=background)
-        inference_batch = schedule.batch_size * INFERENCE_BATCH_FACTOR
+        # Batches vary in length, so the compiled graph is built for dynamic shapes.
+        forward = torch.compile(student, dynamic=True) if schedule.compile else student
+        return Run(
+            spec, device, output_dir, run_streams, task, teacher, Path(teacher_path), train, dev, student, forward,
+            loss_fn, optimizer, learning_rate, real, synthesiser, started, setup_seconds,
+        )
 
-        history: list[dict[str, Any]] = []
-        losses: np.ndarray | None = None
-        last_synthetic: SyntheticSet | None = None
-        stopped_by = "max_epochs"
-        for epoch in range(1, schedule.max_epochs + 1):
-            epoch_started = time.perf_counter()
-            row: dict[str, Any] = {"epoch": epoch}
-            data, targets, labels = train.vectors, train.teacher, train.labels
-            if synthesiser is not None and epoch > schedule.warmup_epochs:
-                if synthesiser.embedding is None:
-                    row.update(synthesiser.finish_fit())
-                elif schedule.refit_each_epoch:
-                    row.update(synthesiser.fit(train.vectors))
-                else:
-                    row["projection"] = "reused"
-                last_synthetic = synthesiser.generate(losses, train.vectors, teacher.body, train.teacher, inference_batch)
-                row.update(last_synthetic.stats)
-                synthetic_labels = torch.full((len(last_synthetic.parents),), -1, dtype=labels.dtype, device=device)
-                if schedule.keep_real:
-                    data = VectorSet.concat(data, last_synthetic.vectors)
-                    targets = torch.cat([targets, last_synthetic.teacher])
-                    labels = torch.cat([labels, synthetic_labels])
-                else:
-                    data, targets, labels = last_synthetic.vectors, last_synthetic.teacher, synthetic_labels
-            row["phase"] = "warmup" if epoch <= schedule.warmup_epochs else ("synthetic" if synthesiser else "real")
-            row["n_train"] = len(data)
+    def _prepare_synthesis(self, run: Run) -> None:
+        """Hand the strategy what stays fixed for the run; it may start fitting a projection now."""
+        if run.synthesiser is None:
+            return
+        spec, train = self.spec, run.train
+        batch = spec.schedule.batch_size * INFERENCE_BATCH_FACTOR
+        pooled = train.vectors.pooled().cpu().numpy()
+        space = pooled
+        if spec.synthesis.space == "teacher":
+            progress = "train: teacher space" if self.progress else None
+            space = predict(PooledHidden(run.teacher.body), train.vectors, batch, progress=progress).cpu().numpy()
+        context = SynthesisContext(
+            real=train.vectors,
+            pooled=pooled,
+            space=space,
+            teacher=run.teacher.body,
+            teacher_outputs=train.teacher,
+            regression=run.task.is_regression,
+            temperature=float(getattr(run.loss_fn, "temperature", 1.0)),
+            batch_size=batch,
+            rng=run.streams.numpy(streams.SYNTHESIS),
+            fit_rng=run.streams.numpy(streams.FIT_SAMPLE),
+            projector=spec.projector.create(),
+            sampler=spec.sampler.create(),
+            device=run.device,
+        )
+        run.synthesiser.prepare(context, train.labels)
+        run.synthetic_order = run.streams.torch(streams.SYNTHETIC_BATCHES)
+        run.synthetic_dropout = run.streams.global_torch(streams.SYNTHETIC_DROPOUT, run.device)
 
-            train_started = time.perf_counter()
-            progress = f"epoch {epoch}/{schedule.max_epochs}" if self.progress else None
-            row["train_loss"] = train_epoch(
-                forward, data, targets, labels, loss_fn, optimizer, schedule.batch_size, generator, progress
-            )
-            row["train_s"] = time.perf_counter() - train_started
+    def _synthesise(self, run: Run, epoch: int) -> SyntheticSet | None:
+        run.epoch_started = time.perf_counter()
+        if run.synthesiser is None or epoch <= self.spec.schedule.warmup_epochs:
+            return None
+        if run.outputs is None:  # no warm-up: rank the untrained student
+            run.outputs = predict(run.forward, run.train.vectors, self._inference_batch)
+        run.last_synthetic = run.synthesiser.generate(run.outputs, run.student)
+        return run.last_synthetic
 
-            outputs = predict(forward, train.vectors, inference_batch)
-            with torch.no_grad():
-                losses = loss_fn(outputs, train.teacher, train.labels).float().cpu().numpy()
-            row["agreement"] = self._agreement(task, outputs, train.teacher)
-            dev_metrics = self._evaluate(task, predict(forward, dev.vectors, inference_batch), dev.labels)
-            row.update({f"dev_{name}": value for name, value in dev_metrics.items()})
-            row["epoch_s"] = time.perf_counter() - epoch_started
-            history.append(row)
-            self._say(
-                f"epoch {epoch}: agreement {row['agreement']:.4f}, dev score {dev_metrics['score']:.4f}"
-                + (f", {row['n_synthetic']} synthetic" if "n_synthetic" in row else "")
-                + f" ({row['epoch_s']:.1f} s)"
-            )
-            if row["agreement"] >= schedule.agreement_target:
-                stopped_by = "agreement"
-                break
+    def _train(self, run: Run, epoch: int, synthetic: SyntheticSet | None) -> dict[str, Any]:
+        schedule = self.spec.schedule
+        row: dict[str, Any] = {"epoch": epoch, "phase": "warmup" if epoch <= schedule.warmup_epochs else "real"}
+        sources = [run.real]
+        if synthetic is not None:
+            row["phase"] = "synthetic"
+            row |= synthetic.stats
+            missing = torch.full((len(synthetic.parents),), -1, dtype=run.train.labels.dtype, device=run.device)
+            source = TrainingSource(synthetic.vectors, synthetic.teacher, missing, run.synthetic_order, run.synthetic_dropout)
+            sources = [run.real, source] if schedule.keep_real else [source]
+            run.synthetic_epochs += 1
+            run.synthetic_examples += len(synthetic.parents)
+        row["n_train"] = sum(len(source.data) for source in sources)
+        started = time.perf_counter()
+        progress = f"epoch {epoch}/{schedule.max_epochs}" if self.progress else None
+        row |= train_epoch(
+            run.forward, sources, run.loss_fn, run.optimizer, run.learning_rate, epoch,
+            schedule.batch_size, schedule.max_grad_norm, progress,
+        )
+        row["train_s"] = time.perf_counter() - started
+        run.steps += row["steps"]
+        return row
 
-        if synthesiser is not None:
-            synthesiser.close()
-        teacher.export(student, output_dir / "student")
-        write_history(history, output_dir / "history.csv")
-        if last_synthetic is not None:
-            plot_map(
-                synthesiser.embedding,
-                losses,
-                last_synthetic.hard,
-                last_synthetic.points,
-                output_dir / "map.png",
-                f"{task.name}: {spec.projector.name} projection, epoch {history[-1]['epoch']}",
-            )
-        dev_outputs = predict(student, dev.vectors, inference_batch)
+    def _evaluate(self, run: Run) -> dict[str, Any]:
+        run.outputs = predict(run.forward, run.train.vectors, self._inference_batch)
+        dev_metrics = self._scores(run.task, predict(run.forward, run.dev.vectors, self._inference_batch), run.dev.labels)
+        return {"agreement": self._agreement(run.task, run.outputs, run.train.teacher)} | {
+            f"dev_{name}": value for name, value in dev_metrics.items()
+        }
+
+    def _record(self, run: Run, row: dict[str, Any]) -> None:
+        row["epoch_s"] = time.perf_counter() - run.epoch_started
+        run.history.append(row)
+        self._say(
+            f"epoch {row['epoch']}: agreement {row['agreement']:.4f}, dev score {row['dev_score']:.4f}"
+            + (f", {row['n_synthetic']} synthetic" if "n_synthetic" in row else "")
+            + f" ({row['epoch_s']:.1f} s)"
+        )
+
+    def _converged(self, run: Run) -> bool:
+        """Agreement reached, and, for a run with synthesis, after at least one synthetic epoch:
+        a run that stopped in its warm-up would be plain KD filed as SAGE."""
+        reached = run.history[-1]["agreement"] >= self.spec.schedule.agreement_target
+        return reached and (run.synthesiser is None or run.synthetic_epochs > 0)
+
+    def _finish(self, run: Run) -> FitResult:
+        """Export the student, write history, map and metrics."""
+        spec, task = self.spec, run.task
+        run.teacher.export(run.student, run.output_dir / "student")
+        write_history(run.history, run.output_dir / "history.csv")
+        if run.last_synthetic is not None:
+            self._plot(run)
+        dev_outputs = predict(run.student, run.dev.vectors, self._inference_batch)
         metrics = {
             "task": task.name,
-            "dev": self._evaluate(task, dev_outputs, dev.labels),
-            "teacher_dev": self._evaluate(task, dev.teacher, dev.labels),
-            "agreement": history[-1]["agreement"],
-            "dev_agreement": self._agreement(task, dev_outputs, dev.teacher),
-            "epochs": len(history),
-            "stopped_by": stopped_by,
-            "train_examples": len(train.vectors),
-            "dev_examples": len(dev.vectors),
-            "student_parameters": _count_parameters(student),
-            "teacher_parameters": _count_parameters(teacher.model),
-            "teacher_path": str(teacher_path),
-            "machine": machine_description(device),
-            "setup_seconds": round(setup_seconds, 2),
-            "train_seconds": round(sum(row["epoch_s"] for row in history), 2),
-            "total_seconds": round(time.perf_counter() - started, 2),
+            "dev": self._scores(task, dev_outputs, run.dev.labels),
+            "teacher_dev": self._scores(task, run.dev.teacher, run.dev.labels),
+            "agreement": run.history[-1]["agreement"],
+            "dev_agreement": self._agreement(task, dev_outputs, run.dev.teacher),
+            "epochs": len(run.history),
+            "stopped_by": run.stopped_by,
+            "synthetic_epochs": run.synthetic_epochs,
+            "synthetic_examples_trained": run.synthetic_examples,
+            "real_examples_trained": sum(len(run.train.vectors) for row in run.history if spec.schedule.keep_real or row["phase"] != "synthetic"),
+            "gradient_steps": run.steps,
+            "train_examples": len(run.train.vectors),
+            "dev_examples": len(run.dev.vectors),
+            "student_parameters": _count_parameters(run.student),
+            "teacher_parameters": _count_parameters(run.teacher.model),
+            "teacher_path": str(run.teacher_path),
+            "machine": machine_description(run.device),
+            "setup_seconds": round(run.setup_seconds, 2),
+            "train_seconds": round(sum(row["epoch_s"] for row in run.history), 2),
+            "total_seconds": round(time.perf_counter() - run.started, 2),
         }
-        write_metrics(metrics, output_dir / "metrics.json")
-        return FitResult(metrics, history, output_dir)
+        write_metrics(metrics, run.output_dir / "metrics.json")
+        return FitResult(metrics, run.history, run.output_dir)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    @property
+    def _inference_batch(self) -> int:
+        return self.spec.schedule.batch_size * INFERENCE_BATCH_FACTOR
+
+    def _say(self, message: str) -> None:
+        if self.progress:
+            tqdm.write(message)
+
+    def _cache(self, teacher: Teacher, task: Task, rows: datasets.Dataset, split: str) -> CachedSplit:
+        columns = task.texts(rows)
+        progress = f"{split}: embedding" if self.progress else None
+        vectors = teacher.embed(columns, self.spec.task.max_length, self._inference_batch, progress=progress)
+        progress = f"{split}: teacher outputs" if self.progress else None
+        teacher_outputs = predict(teacher.body, vectors, self._inference_batch, progress=progress)
+        labels = torch.as_tensor(task.labels(rows), device=teacher.device)
+        return CachedSplit(vectors, teacher_outputs, labels)
+
+    def _plot(self, run: Run) -> None:
+        """The map of the last synthetic epoch, coloured by the scores that chose its hard set."""
+        synthetic, context = run.last_synthetic, run.synthesiser.context
+        embedding = run.synthesiser.strategy.map_embedding
+        points = synthetic.points
+        if embedding is None:
+            embedding = context.space
+            interface = context.space is context.pooled
+            points = synthetic.vectors.pooled().cpu().numpy() if interface else np.empty((0, embedding.shape[1]))
+        spec = self.spec
+        where = f"{spec.projector.name} projection" if run.synthesiser.strategy.map_embedding is not None else f"{spec.synthesis.space} space"
+        plot_map(
+            embedding,
+            synthetic.scores,
+            synthetic.hard,
+            points,
+            run.output_dir / "map.png",
+            f"{run.task.name}: {spec.synthesis.name}, {where}, epoch {run.history[-1]['epoch']}",
+            f"{spec.schedule.rank_by} (ranks the hard set)",
+        )
+
+    def _agreement(self, task: Task, student: torch.Tensor, teacher: torch.Tensor) -> float:
+        if task.is_regression:
+            agree = (student[:, 0] - teacher[:, 0]).abs() <= self.spec.schedule.agreement_tolerance
+        else:
+            agree = student.argmax(1) == teacher.argmax(1)
+        return float(agree.float().mean())
+
+    @staticmethod
+    def _scores(task: Task, outputs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+        predictions = outputs[:, 0] if task.is_regression else outputs.argmax(1)
+        return task.evaluate(predictions.cpu().numpy(), labels.cpu().numpy())
 
 
 def _count_parameters(module: torch.nn.Module) -> int:
@@ -252,7 +369,7 @@ def _count_parameters(module: torch.nn.Module) -> int:
 
 def build(spec: Any, overrides: tuple[str, ...] | list[str] = (), progress: bool = True) -> Distiller:
     """A ``Distiller`` from a ``SageSpec``, a mapping, or a YAML/JSON file path, with ``key=value`` overrides."""
-    from sage.spec_file import load_spec
+    from sage.spec.file import load_spec
 
     return Distiller(load_spec(spec, overrides), progress=progress)
 

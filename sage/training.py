@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 
+from sage.streams import GlobalTorchStream
 from sage.vectors import VectorSet
 
 LossFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
@@ -66,32 +69,107 @@ def predict(body: torch.nn.Module, data: VectorSet, batch_size: int, progress: s
     return outputs
 
 
+@dataclass
+class TrainingSource:
+    """Examples to train on, with their own batch order and dropout stream.
+
+    Each source draws its batches from ``order`` and its dropout masks from ``dropout``, so that
+    the real batches of a run are the same, in the same order and with the same masks, whatever
+    synthetic batches are interleaved with them.
+    """
+
+    data: VectorSet
+    targets: torch.Tensor
+    labels: torch.Tensor
+    order: torch.Generator
+    dropout: GlobalTorchStream
+
+
+def epoch_plan(sources: Sequence[TrainingSource], batch_size: int) -> list[tuple[int, torch.Tensor]]:
+    """Every source's length-bucketed batches, spread evenly through the epoch: (source, indices).
+
+    Batch j of a source with B batches sits at (j + ½) / B of the epoch; ties go to the earlier
+    source. The first source's batches therefore keep their order, and synthetic ones fall evenly
+    between them.
+    """
+    placed = []
+    for number, source in enumerate(sources):
+        batches = bucketed_batches(source.data.host_lengths, batch_size, source.order) if len(source.data) else []
+        placed += [((j + 0.5) / len(batches), number, batch) for j, batch in enumerate(batches)]
+    placed.sort(key=lambda item: item[:2])
+    return [(number, batch) for _, number, batch in placed]
+
+
+class LearningRate:
+    """AdamW's rate as a function of the progress through ``max_epochs``, in epochs.
+
+    Linear warm-up over ``warmup`` × ``max_epochs``, then ``constant``, ``linear`` decay to zero, or
+    ``cosine`` decay to zero at ``max_epochs``. Progress is counted in epochs, not steps, so that
+    runs whose epochs differ in size (plain KD and SAGE) follow the same schedule epoch by epoch.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, peak: float, schedule: str, warmup: float, max_epochs: int) -> None:
+        self.optimizer = optimizer
+        self.peak = peak
+        self.schedule = schedule
+        self.warmup = warmup
+        self.max_epochs = max_epochs
+
+    def factor(self, epochs: float) -> float:
+        progress = min(epochs / self.max_epochs, 1.0)
+        if progress < self.warmup:
+            return progress / self.warmup
+        if self.schedule == "constant":
+            return 1.0
+        rest = (progress - self.warmup) / (1 - self.warmup)
+        return 1 - rest if self.schedule == "linear" else 0.5 * (1 + math.cos(math.pi * rest))
+
+    def set(self, epochs: float) -> None:
+        rate = self.peak * self.factor(epochs)
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
+
+
+def build_optimizer(body: torch.nn.Module, lr: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with decoupled weight decay on weight matrices only; biases and LayerNorm parameters are
+    exempt, as in BERT's own recipe and Hugging Face's Trainer."""
+    exempt = {id(p) for module in body.modules() if isinstance(module, torch.nn.LayerNorm) for p in module.parameters()}
+    decayed, plain = [], []
+    for name, parameter in body.named_parameters():
+        if parameter.requires_grad:
+            (plain if name.endswith("bias") or id(parameter) in exempt else decayed).append(parameter)
+    groups = [{"params": decayed, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, fused=device.type == "cuda")
+
+
 def train_epoch(
     body: torch.nn.Module,
-    data: VectorSet,
-    targets: torch.Tensor,
-    labels: torch.Tensor | None,
+    sources: Sequence[TrainingSource],
     loss_fn: LossFunction,
     optimizer: torch.optim.Optimizer,
+    learning_rate: LearningRate,
+    epoch: int,
     batch_size: int,
-    generator: torch.Generator,
+    max_grad_norm: float | None = None,
     progress: str | None = None,
-) -> float:
-    """One pass over ``data``; returns the mean training loss."""
+) -> dict[str, float]:
+    """One pass over every source (epoch counted from 1); returns the mean training loss and the step count."""
     body.train()
-    device = data.vectors.device
+    device = sources[0].data.vectors.device
     total, count = torch.zeros((), device=device), 0
-    for index in tqdm(
-        bucketed_batches(data.host_lengths, batch_size, generator), desc=progress, disable=None if progress else True, leave=False
-    ):
-        with autocast(device):
-            outputs = body(*data.batch(index, width_multiple(device)))
+    plan = epoch_plan(sources, batch_size)
+    for step, (number, index) in enumerate(tqdm(plan, desc=progress, disable=None if progress else True, leave=False)):
+        source = sources[number]
+        learning_rate.set(epoch - 1 + step / len(plan))
+        with source.dropout, autocast(device):
+            outputs = body(*source.data.batch(index, width_multiple(device)))
         index = index.to(device, non_blocking=True)
-        losses = loss_fn(outputs.float(), targets[index], None if labels is None else labels[index])
-        loss = losses.mean()
+        losses = loss_fn(outputs.float(), source.targets[index], source.labels[index])
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        losses.mean().backward()
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(body.parameters(), max_grad_norm)
         optimizer.step()
         total += losses.detach().sum()
         count += len(index)
-    return float(total) / max(count, 1)
+    return {"train_loss": float(total) / max(count, 1), "steps": len(plan)}

@@ -55,16 +55,32 @@ class VectorSet:
         return VectorSet(self.vectors[index], self.lengths[index])
 
     def lift(self, parents: torch.Tensor, pooled_targets: torch.Tensor) -> VectorSet:
-        """Copies of the parent sequences shifted so that their pooled vectors become ``pooled_targets``.
+        """Float32 copies of the parent sequences shifted so that their pooled vectors become ``pooled_targets``.
 
         H' = H[parent] + (s' - pool(H[parent])) on real tokens; padding stays zero, so the
         shift moves every real token by the same offset and keeps each parent's token structure.
+        The result is float32 whatever the stored dtype: in bf16 a small shift would be lost to
+        rounding (bf16 keeps 8 bits of mantissa).
         """
         parent_set = self.select(parents)
-        offset = (pooled_targets.float() - parent_set.pooled()).to(self.vectors.dtype)
+        offset = pooled_targets.float() - parent_set.pooled()
+        return VectorSet(parent_set.vectors.float() + parent_set.real_tokens() * offset[:, None, :], parent_set.lengths)
+
+    def mix(self, first: torch.Tensor, second: torch.Tensor, weight: torch.Tensor) -> VectorSet:
+        """Float32 token-by-token mixtures ``weight · H[first] + (1 − weight) · H[second]``.
+
+        Each pair is padded with zeros to the longer of its two sequences, which is the
+        mixture's length (MixKD's interpolation of embedded inputs). ``weight`` is [M].
+        """
+        a, b = self.select(first), self.select(second)
+        lengths = torch.maximum(a.lengths, b.lengths)
+        w = weight.float().to(self.vectors.device)[:, None, None]
+        return VectorSet(w * a.vectors.float() + (1 - w) * b.vectors.float(), lengths)
+
+    def real_tokens(self) -> torch.Tensor:
+        """[N, L, 1] float mask of the real (non-padding) tokens."""
         width = self.vectors.shape[1]
-        real = (torch.arange(width, device=self.lengths.device) < parent_set.lengths[:, None]).unsqueeze(-1)
-        return VectorSet(parent_set.vectors + real * offset[:, None, :], parent_set.lengths)
+        return (torch.arange(width, device=self.lengths.device) < self.lengths[:, None]).unsqueeze(-1).float()
 
     @staticmethod
     def concat(*sets: VectorSet) -> VectorSet:

@@ -43,3 +43,60 @@ def real_vectors(sst2_sentences: list[str]) -> np.ndarray:
         hidden = model.embeddings(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])
     mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
     return ((hidden * mask).sum(1) / mask.sum(1)).numpy().astype(np.float32)
+
+
+class PooledLinear(torch.nn.Module):
+    """A stand-in body (teacher or student): a linear map of the mean real-token vector."""
+
+    def __init__(self, dim: int, outputs: int = 2, seed: int = 0) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.linear = torch.nn.Linear(dim, outputs)
+
+    def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        weights = mask.unsqueeze(-1).float()
+        return self.linear((vectors.float() * weights).sum(1) / weights.sum(1))
+
+
+@pytest.fixture(scope="session")
+def sequences(real_vectors: np.ndarray):
+    """300 sequences of 3 to 9 tokens whose pooled vectors are the real pooled vectors."""
+    from sage.vectors import VectorSet
+
+    vectors = torch.as_tensor(real_vectors[:300])
+    lengths = torch.as_tensor(np.random.default_rng(0).integers(3, 10, size=len(vectors)))
+    noise = torch.randn(len(vectors), 9, vectors.shape[1], generator=torch.Generator().manual_seed(0))
+    real = torch.arange(9) < lengths[:, None]
+    noise = noise * real.unsqueeze(-1)
+    noise -= (noise.sum(1) / lengths[:, None]).unsqueeze(1) * real.unsqueeze(-1)  # zero-mean over real tokens
+    return VectorSet(vectors[:, None, :] * real.unsqueeze(-1) + noise, lengths)
+
+
+@pytest.fixture
+def make_context(sequences):
+    """A SynthesisContext on ``sequences`` with a PooledLinear teacher; keywords replace its fields."""
+    import sage
+    from sage.synthesis.strategies.base import SynthesisContext
+
+    def make(seed: int = 0, **fields):
+        teacher = fields.pop("teacher", None) or PooledLinear(sequences.dim, seed=1)
+        with torch.no_grad():
+            outputs = teacher(*sequences.batch(torch.arange(len(sequences))))
+        pooled = sequences.pooled().numpy()
+        context = dict(
+            real=sequences,
+            pooled=pooled,
+            space=pooled,
+            teacher=teacher,
+            teacher_outputs=outputs,
+            regression=outputs.shape[1] == 1,
+            temperature=1.0,
+            batch_size=64,
+            rng=np.random.default_rng(seed),
+            fit_rng=np.random.default_rng(seed + 100),
+            projector=sage.projectors.get("pca")(n_components=2, random_state=0),
+            sampler=sage.samplers.get("knn")(k=5),
+        )
+        return SynthesisContext(**(context | fields))
+
+    return make

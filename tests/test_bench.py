@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from sage.bench import BenchConfig, merge, planned_runs, run_bench, save_rows
+from sage.bench.runner import BenchConfig, merge, planned_runs, run_bench, save_rows
 
 pytestmark = pytest.mark.slow
 

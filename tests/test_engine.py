@@ -12,7 +12,7 @@ import yaml
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 import sage
-from sage.finetune import teacher_cache_dir
+from sage.models.finetune import teacher_cache_dir
 from sage.spec import FinetuneSpec
 
 pytestmark = pytest.mark.slow

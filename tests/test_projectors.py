@@ -13,7 +13,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from sage import projectors
-from sage.neighbour_mean import NeighbourMean
+from sage.projectors.neighbour_mean import NeighbourMean
 
 N_HELD_OUT = 200
 

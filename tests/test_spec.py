@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 import sage
-from sage.spec_file import SpecError, load_spec, save_spec
+from sage.spec.file import SpecError, load_spec, save_spec
 
 
 def write(tmp_path, text: str, name: str = "spec.yaml"):

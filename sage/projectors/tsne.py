@@ -5,7 +5,7 @@ import openTSNE
 
 from sage.projectors import register
 from sage.projectors.base import Projector
-from sage.neighbour_mean import NeighbourMean
+from sage.projectors.neighbour_mean import NeighbourMean
 
 
 @register("tsne")

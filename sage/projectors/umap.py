@@ -8,7 +8,7 @@ from umap.distances import named_distances_with_gradients
 from scipy.spatial import Delaunay, cKDTree
 from sklearn.utils.validation import check_is_fitted
 
-from sage.neighbour_mean import NeighbourMean
+from sage.projectors.neighbour_mean import NeighbourMean
 from sage.projectors import register
 from sage.projectors.base import Projector
 

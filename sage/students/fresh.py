@@ -6,9 +6,9 @@ import copy
 
 from transformers import AutoModelForSequenceClassification
 
-from sage.body import Body
+from sage.models.body import Body
 from sage.students import register
-from sage.teacher import Teacher
+from sage.models.teacher import Teacher
 
 
 @register("fresh")

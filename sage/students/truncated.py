@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sage.body import Body, transformer_layers
+from sage.models.body import Body, transformer_layers
 from sage.students import register
-from sage.teacher import Teacher
+from sage.models.teacher import Teacher
 
 
 @register("truncated")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from sage.metrics import METRICS
+from sage.tasks.metrics import METRICS
 
 DATA_DIR_ENV = "SAGE_DATA_DIR"
 HUB_DATASET = "nyu-mll/glue"
@@ -36,7 +36,7 @@ class Task:
     hub_config: str
     text_fields: tuple[str, ...]
     label_names: tuple[str, ...] | None  # None: regression
-    metrics: tuple[str, ...]  # keys of sage.metrics.METRICS
+    metrics: tuple[str, ...]  # keys of sage.tasks.metrics.METRICS
     tsv_columns: tuple[str, ...]
     tsv_header: tuple[str, ...] | None = None
     tsv_labels: tuple[str, ...] | None = None

@@ -13,8 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import sage.tasks  # noqa: E402
-from sage.bench import task_spec_data  # noqa: E402
-from sage.spec_file import load_spec  # noqa: E402
+from sage.bench.runner import task_spec_data  # noqa: E402
+from sage.spec.file import load_spec  # noqa: E402
 
 METHOD_NAMES = {"labels": "student, labels only", "kd": "student, plain KD", "sage": "student, SAGE"}
 DIAGNOSTICS = {

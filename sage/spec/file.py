@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from sage.spec import SageSpec
+from sage.spec.schema import SageSpec
 
 Location = tuple[str | int, ...]
 

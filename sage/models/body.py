@@ -96,3 +96,20 @@ class Body(nn.Module):
 
     def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.model(inputs_embeds=vectors, attention_mask=mask).logits
+
+
+class PooledHidden(nn.Module):
+    """A body's final hidden layer, mean-pooled over real tokens: ``(vectors, mask) -> [B, hidden]``.
+
+    The teacher's semantic space, in which neighbours are sentences of similar meaning (at the
+    interface, a pooled vector at layer 0 is a bag of context-free word embeddings).
+    """
+
+    def __init__(self, body: Body) -> None:
+        super().__init__()
+        self.body = body
+
+    def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.body.model.base_model(inputs_embeds=vectors, attention_mask=mask).last_hidden_state
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(1) / weights.sum(1)

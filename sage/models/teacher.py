@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from sage.body import Body, select_layers, transformer_layers
+from sage.models.body import Body, select_layers, transformer_layers
 from sage.training import autocast, width_multiple
 from sage.vectors import VectorSet
 

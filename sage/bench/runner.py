@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 import sage.tasks
 from sage.engine import build
-from sage.spec_file import load_spec
+from sage.spec.file import load_spec
 
 COMPONENT_SECTIONS = ("student", "projector", "sampler", "loss")
 TARGET_AGREEMENT = 0.99
@@ -181,7 +181,7 @@ def save_rows(path: Path, rows: dict[str, dict[str, Any]], config: BenchConfig) 
 
 def run_bench(config: BenchConfig, say: Callable[[str], None] = print, report_only: bool = False) -> dict[str, dict[str, Any]]:
     """Run what is not in ``results.json`` yet (nothing with ``report_only``), then write the tables and plots."""
-    from sage.bench_report import write_report
+    from sage.bench.report import write_report
 
     results_path = config.output_dir / "results.json"
     rows = load_rows(results_path)

@@ -38,10 +38,11 @@ def plot_map(
     synthetic: np.ndarray,
     path: str | os.PathLike,
     title: str,
+    colour_label: str = "per-example loss",
 ) -> None:
-    """The projection coloured by per-example loss, hard examples ringed, synthetic points marked
-    (the SAGE paper's Figure 2). Projections wider than 2-D are shown through their first two
-    principal components."""
+    """The projection coloured by per-example ``losses`` (the scores that chose ``hard``), hard
+    examples ringed, synthetic points marked (the SAGE paper's Figure 2). Projections wider than
+    2-D are shown through their first two principal components."""
     if embedding.shape[1] > 2:
         pca = PCA(n_components=2, random_state=0).fit(embedding)
         embedding, synthetic = pca.transform(embedding), pca.transform(synthetic) if len(synthetic) else synthetic
@@ -55,7 +56,7 @@ def plot_map(
     )
     if len(synthetic):
         axes.scatter(synthetic[:, 0], synthetic[:, 1], s=10, marker="x", c="black", linewidths=0.6, label="synthetic")
-    figure.colorbar(scatter, ax=axes, label="per-example loss")
+    figure.colorbar(scatter, ax=axes, label=colour_label)
     axes.legend(loc="upper right", markerscale=1.5)
     axes.set_title(title, fontsize=10)
     axes.set_xticks([])

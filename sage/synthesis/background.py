@@ -1,7 +1,7 @@
 """Fitting a projector in a separate process, so that the warm-up epoch trains meanwhile.
 
 The projection needs only the pooled vectors, which exist before the first epoch; the
-engine needs it only after the warm-up. A child interpreter (``python -m sage.background``)
+engine needs it only after the warm-up. A child interpreter (``python -m sage.synthesis.background``)
 does the fit with one thread and hands back the fitted projector and its training
 embedding through pickle files. A plain subprocess, rather than multiprocessing, never
 re-imports the caller's ``__main__`` and can be killed cleanly if the run ends early.
@@ -43,7 +43,7 @@ class BackgroundFit:
         environment = {**os.environ, **_CHILD_THREADS, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         with open(self._folder / "stderr.txt", "wb") as stderr:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "sage.background", str(self._folder)],
+                [sys.executable, "-m", "sage.synthesis.background", str(self._folder)],
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
                 env=environment,

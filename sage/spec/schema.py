@@ -30,6 +30,7 @@ import sage.losses
 import sage.projectors
 import sage.samplers
 import sage.students
+import sage.synthesis.strategies
 import sage.tasks
 from sage.registry import unknown_name_message
 
@@ -132,6 +133,27 @@ class LossSpec(ComponentSpec):
     registry = sage.losses.registry
 
 
+class SynthesisSpec(ComponentSpec):
+    """``{name: <strategy>, parents: hard | random, space: interface | teacher, <argument>: ...}``.
+
+    ``parents`` and ``space`` apply to every strategy: ``random`` makes the same number of points
+    around examples drawn uniformly (the control that separates guided from plain augmentation);
+    ``space`` is where projections and neighbour searches look: the pooled interface vectors (the
+    paper), or the teacher's final hidden layer, pooled, where neighbours are sentences of similar
+    meaning. Synthetic vectors are built at the interface either way.
+    """
+
+    kind = "synthesis strategy"
+    registry = sage.synthesis.strategies.registry
+
+    parents: Literal["hard", "random"] = "hard"
+    space: Literal["interface", "teacher"] = "interface"
+
+    @model_serializer(mode="plain")
+    def _serialize(self) -> dict[str, Any]:
+        return {"name": self.name, "parents": self.parents, "space": self.space, **self.arguments}
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -173,36 +195,48 @@ class TeacherSpec(Section):
 
 
 class ScheduleSpec(Section):
-    warmup_epochs: int = Field(1, ge=0, description="epochs on real data before synthetic data starts")
+    """The training schedule: epochs, synthetic data per epoch, the student's optimiser."""
+
+    warmup_epochs: int = Field(
+        1, ge=0, description="epochs on real data before synthetic data starts; 0: rank the untrained student before epoch 1"
+    )
     max_epochs: int = Field(10, ge=1)
     hard_fraction: float = Field(0.1, gt=0, le=1, description="share of training examples called hard each epoch")
-    synthetic_per_hard: int = Field(1, ge=0, description="new points per hard example; 0 is plain KD")
+    synthetic_share: float = Field(
+        0.1,
+        ge=0,
+        le=4,
+        description="synthetic examples per real training example each epoch (1.0: as many as real ones); "
+        "0 is plain KD. Split evenly over the hard set, so share / hard_fraction points per hard example",
+    )
+    rank_by: Literal["divergence", "loss"] = Field(
+        "divergence",
+        description="how hard examples are ranked: divergence, KL(teacher || student) at the loss's temperature "
+        "(squared error for regression), i.e. where the student disagrees with the teacher; loss, the "
+        "paper's literal per-example training loss, which for soft-CE adds the teacher's own entropy",
+    )
     agreement_target: float = Field(0.99, gt=0, le=1, description="stop when the student agrees this often")
     agreement_tolerance: float = Field(0.25, gt=0, description="regression only: outputs this close agree")
     keep_real: bool = Field(True, description="train on real and synthetic data; false: synthetic only")
-    fit_max: int | None = Field(
-        20_000, gt=0, description="fit the projector on a seeded sample of this many examples; place the rest by place_rest"
-    )
-    place_rest: Literal["neighbours", "transform"] = Field(
-        "neighbours", description="how examples beyond fit_max are placed: nearest fitted neighbours, or transform"
-    )
-    fit_in_background: bool | None = Field(
-        None,
-        description="fit the projector in a child process while the warm-up epoch trains; "
-        "default: when training runs on a GPU (on a CPU the child competes with training for the cores)",
-    )
-    diagnostic_points: int = Field(
-        64, ge=0, description="hard examples per epoch whose reconstruction by the inverse, each left out of its own decoding, is measured; 0: off"
-    )
-    refit_each_epoch: bool = Field(
-        False, description="refit the projector every epoch (the vectors do not change, so this only costs time)"
-    )
     batch_size: int = Field(32, ge=1)
-    lr: float = Field(1e-4, gt=0)
+    lr: float = Field(1e-4, gt=0, description="AdamW's peak learning rate")
+    lr_schedule: Literal["constant", "linear", "cosine"] = Field(
+        "linear", description="decay after warm-up, over max_epochs, whatever the epoch's size"
+    )
+    lr_warmup: float = Field(0.1, ge=0, lt=1, description="share of max_epochs over which the rate rises from 0")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW's decoupled weight decay; biases and LayerNorm are exempt")
+    max_grad_norm: float | None = Field(1.0, gt=0, description="clip the gradient's global norm to this; null: no clipping")
     compile: bool = Field(False, description="torch.compile the student (pays off on GPU for long runs)")
 
     @model_validator(mode="after")
     def _warmup_fits(self) -> ScheduleSpec:
+        if self.warmup_epochs >= self.max_epochs and self.synthetic_share > 0:
+            raise _spec_error(
+                ("warmup_epochs",),
+                f"warmup_epochs ({self.warmup_epochs}) leaves no synthetic epoch within max_epochs ({self.max_epochs}); "
+                f"use warmup_epochs < max_epochs, or synthetic_share: 0 for plain KD",
+                self.warmup_epochs,
+            )
         if self.warmup_epochs > self.max_epochs:
             raise _spec_error(
                 ("warmup_epochs",),
@@ -213,7 +247,7 @@ class ScheduleSpec(Section):
 
 
 class SageSpec(Section):
-    """Everything one ``fit()`` needs. Defaults give SAGE: UMAP-2D, kNN, soft cross-entropy."""
+    """Everything one ``fit()`` needs. Defaults give SAGE: the paper's pipeline with UMAP-2D and kNN, soft cross-entropy."""
 
     task: TaskSpec = Field(default_factory=TaskSpec)
     teacher: TeacherSpec = Field(default_factory=TeacherSpec)
@@ -221,6 +255,7 @@ class SageSpec(Section):
     projector: ProjectorSpec = Field(default_factory=lambda: ProjectorSpec(name="umap"))
     sampler: SamplerSpec = Field(default_factory=lambda: SamplerSpec(name="knn"))
     loss: LossSpec = Field(default_factory=lambda: LossSpec(name="soft_ce"))
+    synthesis: SynthesisSpec = Field(default_factory=lambda: SynthesisSpec(name="paper"))
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
@@ -237,21 +272,26 @@ class SageSpec(Section):
                 "task; use mse or labels",
                 self.loss.name,
             )
-        if getattr(loss, "needs_labels", False) and self.schedule.synthetic_per_hard > 0:
+        if getattr(loss, "needs_labels", False) and self.uses_synthetic_data:
             raise _spec_error(
-                ("schedule", "synthetic_per_hard"),
+                ("schedule", "synthetic_share"),
                 f"loss {self.loss.name!r} trains on gold labels, which synthetic points do not have; "
-                "set schedule.synthetic_per_hard: 0",
-                self.schedule.synthetic_per_hard,
+                "set schedule.synthetic_share: 0",
+                self.schedule.synthetic_share,
             )
-        for section in (self.projector, self.sampler, self.student, self.loss):
+        if self.uses_synthetic_data:
+            try:
+                self.synthesis.create().check_task(task)
+            except ValueError as error:
+                raise _spec_error(("synthesis", "name"), str(error), self.synthesis.name) from None
+        for section in (self.projector, self.sampler, self.student, self.loss, self.synthesis):
             if section.arguments.get(SEEDED_ARGUMENT, 0) is None:
                 section.__pydantic_extra__[SEEDED_ARGUMENT] = self.seed
         return self
 
     @property
     def uses_synthetic_data(self) -> bool:
-        return self.schedule.synthetic_per_hard > 0
+        return self.schedule.synthetic_share > 0
 
     def resolved(self) -> dict[str, Any]:
         """The spec with every default filled in, as plain data."""
