@@ -6,6 +6,6 @@ export HF_HUB_OFFLINE=1 SAGE_DATA_DIR="${SAGE_DATA_DIR:-../shared/glue}"
 for task in sst2 rte; do
   spec="examples/${task}-cpu.yaml"
   sage run "$spec" --set "output_dir=runs/results-cpu/${task}-sage"
-  sage run "$spec" --set schedule.synthetic_per_hard=0 --set "output_dir=runs/results-cpu/${task}-kd"
-  sage run "$spec" --set "loss={name: labels}" --set schedule.synthetic_per_hard=0 --set "output_dir=runs/results-cpu/${task}-labels"
+  sage run "$spec" --set schedule.synthetic_share=0 --set "output_dir=runs/results-cpu/${task}-kd"
+  sage run "$spec" --set "loss={name: labels}" --set schedule.synthetic_share=0 --set "output_dir=runs/results-cpu/${task}-labels"
 done

@@ -21,7 +21,7 @@ python3 benchmarks/sage_vs_kd.py "${subset[@]}" --epochs "$EPOCHS" --batch-size 
 
 python3 -m sage.cli run examples/sst2-cpu.yaml --set "task.max_train=${MAX_TRAIN:-null}" --set "schedule.max_epochs=$EPOCHS" \
   --set schedule.agreement_target=1.0 --set schedule.batch_size=256 --set schedule.lr=3e-4 "${finetune[@]}" \
-  --set "loss={name: labels}" --set schedule.synthetic_per_hard=0 --set "output_dir=$OUT/sst2/labels" 2>&1 \
+  --set "loss={name: labels}" --set schedule.synthetic_share=0 --set "output_dir=$OUT/sst2/labels" 2>&1 \
   | grep -v "^Loading\|Writing model" | tee "$OUT/labels.log"
 python3 benchmarks/throughput.py "${subset[@]}" --backbone .device/minilm --batch-sizes 256 1024 4096 --compile-batch 1024 \
   --output "$OUT/throughput.json" 2>&1 | grep -v "^Loading\|MISSING\|LOAD REPORT" | tee "$OUT/throughput.log"

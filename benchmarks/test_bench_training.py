@@ -56,7 +56,7 @@ def test_whole_run(benchmark, tmp_path, method):
         "schedule": {
             "max_epochs": 3,
             "agreement_target": 1.0,  # same number of epochs for both
-            "synthetic_per_hard": 1 if method == "sage" else 0,
+            "synthetic_share": 0.1 if method == "sage" else 0,
         },
         "output_dir": str(tmp_path),
     }

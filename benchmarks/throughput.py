@@ -23,7 +23,8 @@ from sage.models.finetune import default_backbone
 from sage.losses.soft_ce import SoftCELoss
 from sage.students.truncated import TruncatedStudent
 from sage.models.teacher import Teacher
-from sage.training import predict, train_epoch
+from sage.streams import RandomStreams
+from sage.training import LearningRate, TrainingSource, build_optimizer, predict, train_epoch
 from sage.vectors import VectorSet
 
 
@@ -38,16 +39,25 @@ def padded(data: VectorSet, width: int) -> VectorSet:
     return VectorSet(vectors, torch.full_like(data.lengths, width))
 
 
+def trainer(student, data, targets, seed=0):
+    """What the engine's ``train_epoch`` needs for one source of real examples, at a constant rate."""
+    device = data.vectors.device
+    optimizer = build_optimizer(student, 1e-4, 0.01, device)
+    streams = RandomStreams(seed)
+    labels = torch.zeros(len(data), dtype=torch.long, device=device)
+    source = TrainingSource(data, targets, labels, streams.torch("real_batches"), streams.global_torch("real_dropout", device))
+    return [source], optimizer, LearningRate(optimizer, 1e-4, "constant", 0.0, 1)
+
+
 def epoch_throughput(teacher, data, targets, batch_size, compile_student, seed=0) -> float:
     device = data.vectors.device
     student = TruncatedStudent([0, 2, 4]).build(teacher).to(device)
     forward = torch.compile(student, dynamic=True) if compile_student else student
-    optimizer = torch.optim.AdamW(student.parameters(), lr=1e-4, fused=device.type == "cuda")
-    generator = torch.Generator().manual_seed(seed)
-    train_epoch(forward, data, targets, None, SoftCELoss(), optimizer, batch_size, generator)
+    sources, optimizer, rate = trainer(student, data, targets, seed)
+    train_epoch(forward, sources, SoftCELoss(), optimizer, rate, 1, batch_size)
     synchronize(device)
     started = time.perf_counter()
-    train_epoch(forward, data, targets, None, SoftCELoss(), optimizer, batch_size, generator)
+    train_epoch(forward, sources, SoftCELoss(), optimizer, rate, 1, batch_size)
     synchronize(device)
     return len(data) / (time.perf_counter() - started)
 
@@ -55,15 +65,14 @@ def epoch_throughput(teacher, data, targets, batch_size, compile_student, seed=0
 def profile_steps(teacher, data, targets, batch_size, steps=20) -> str:
     device = data.vectors.device
     student = TruncatedStudent([0, 2, 4]).build(teacher).to(device)
-    optimizer = torch.optim.AdamW(student.parameters(), lr=1e-4, fused=device.type == "cuda")
     subset = data.select(torch.arange(min(len(data), steps * batch_size), device=device))
-    generator = torch.Generator().manual_seed(0)
-    train_epoch(student, subset, targets, None, SoftCELoss(), optimizer, batch_size, generator)
+    sources, optimizer, rate = trainer(student, subset, targets[: len(subset)])
+    train_epoch(student, sources, SoftCELoss(), optimizer, rate, 1, batch_size)
     activities = [torch.profiler.ProfilerActivity.CPU]
     if device.type == "cuda":
         activities.append(torch.profiler.ProfilerActivity.CUDA)
     with torch.profiler.profile(activities=activities) as profiler:
-        train_epoch(student, subset, targets, None, SoftCELoss(), optimizer, batch_size, generator)
+        train_epoch(student, sources, SoftCELoss(), optimizer, rate, 1, batch_size)
         synchronize(device)
     sort_by = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
     return profiler.key_averages().table(sort_by=sort_by, row_limit=15)

@@ -90,13 +90,23 @@ def resolve_device(choice: str) -> torch.device:
     return torch.device(choice)
 
 
-def training_rows(task: Task, spec: TaskSpec) -> datasets.Dataset:
-    """The task's train split, or a random subset of ``max_train`` rows drawn with ``subset_seed``."""
+def split_rows(task: Task, spec: TaskSpec) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """The student's training rows and the rows it is evaluated on.
+
+    Training rows are the train split, or ``max_train`` of them drawn with ``subset_seed``. The
+    evaluation rows are the dev split, or, with ``holdout``, that many train rows from the end of
+    the same permutation, so never among the training rows.
+    """
     rows = task.load("train", spec.data_dir)
-    if spec.max_train is None or spec.max_train >= len(rows):
-        return rows
-    chosen = np.random.default_rng(spec.subset_seed).permutation(len(rows))[: spec.max_train]
-    return rows.select(np.sort(chosen))
+    order = np.random.default_rng(spec.subset_seed).permutation(len(rows))
+    held = spec.holdout or 0
+    available = len(rows) - held
+    if available < 1:
+        raise ValueError(f"task.holdout ({held}) leaves none of the {len(rows)} {task.name} train rows to train on")
+    size = available if spec.max_train is None else min(spec.max_train, available)
+    train = rows if size == len(rows) else rows.select(np.sort(order[:size]))
+    evaluation = rows.select(np.sort(order[-held:])) if held else task.load("dev", spec.data_dir)
+    return train, evaluation
 
 
 def machine_description(device: torch.device) -> str:
@@ -143,8 +153,7 @@ class Distiller:
         run_streams = RandomStreams(spec.seed)
 
         task = sage.tasks.get(spec.task.name)
-        train_rows = training_rows(task, spec.task)
-        dev_rows = task.load("dev", spec.task.data_dir)
+        train_rows, dev_rows = split_rows(task, spec.task)
         teacher_path = spec.teacher.path or finetune_teacher(
             task,
             task.load("train", spec.task.data_dir) if spec.teacher.finetune.full_train else train_rows,
@@ -286,6 +295,7 @@ class Distiller:
         dev_outputs = predict(run.student, run.dev.vectors, self._inference_batch)
         metrics = {
             "task": task.name,
+            "evaluated_on": f"{spec.task.holdout} held-out train rows" if spec.task.holdout else "dev",
             "dev": self._scores(task, dev_outputs, run.dev.labels),
             "teacher_dev": self._scores(task, run.dev.teacher, run.dev.labels),
             "agreement": run.history[-1]["agreement"],

@@ -7,7 +7,9 @@ import re
 
 import pytest
 
-from sage.bench.runner import BenchConfig, merge, planned_runs, run_bench, save_rows
+from sage.bench.config import BenchConfig, merge, planned_runs
+from sage.bench.report import paired_difference, verdict
+from sage.bench.runner import run_bench, save_rows
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +64,7 @@ def test_plan_covers_every_task_method_seed_and_variant(config):
     keys = [(run["table"], run["task"], run["method"], run["seed"]) for run in planned_runs(config)]
     assert len(keys) == 2 * 2 * 2 + 1 * 2 and len(set(keys)) == len(keys)
     kd = next(run for run in planned_runs(config) if run["method"] == "kd")
-    assert kd["spec"]["schedule"] == {"max_epochs": 2, "batch_size": 16, "synthetic_per_hard": 0}
+    assert kd["spec"]["schedule"] == {"max_epochs": 2, "batch_size": 16, "synthetic_share": 0}
 
 
 def test_every_run_completes_and_is_recorded(bench, config):
@@ -74,7 +76,8 @@ def test_every_run_completes_and_is_recorded(bench, config):
     for row in document["rows"]:
         assert 0 <= row["dev"]["score"] <= 1 and row["epochs"] == 2 and len(row["curve"]) == 2
     sage_row = next(row for row in document["rows"] if row["method"] == "sage")
-    assert {"inverse_cosine", "synthetic_shift", "teacher_flip"} <= set(sage_row["diagnostics"])
+    assert {"inverse_cosine", "synthetic_shift", "teacher_flip", "teacher_margin_synthetic", "divergence_synthetic"} <= set(sage_row["diagnostics"])
+    assert sage_row["synthetic_epochs"] == 1 and sage_row["commit"]
     # One teacher per task, shared by every seed and method.
     for task in ("sst2", "rte"):
         assert len({row["teacher_dev"]["score"] for row in document["rows"] if row["task"] == task}) == 1
@@ -88,14 +91,16 @@ def test_a_second_run_resumes_without_redoing_rows(bench):
 def test_tables_parse(bench, config):
     text = (config.output_dir / "results.md").read_text()
     tables = [block for block in text.split("\n\n") if block.startswith("| ")]
-    quality, convergence, diagnostics, ablation = tables[0], tables[1], tables[2], tables[3]
+    quality, paired, convergence, diagnostics, ablation = tables[:5]
     header, rule, *body = quality.splitlines()
     assert header.startswith("| method | sst2 (accuracy) | rte (accuracy) | average | % of teacher |")
     assert [line.split(" | ")[0] for line in body] == ["| teacher (fine-tuned MiniLM-L6, one per task)", "| student, plain KD", "| student, SAGE"]
     assert all(re.fullmatch(r"\d+\.\d ± \d+\.\d", cell) for line in body[1:] for cell in line.strip("| ").split(" | ")[1:])
-    assert "SAGE − KD =" in text and "pytest tests/test_bench.py" in text
+    assert "pytest tests/test_bench.py" in text
+    assert [line.split(" | ")[:2] for line in paired.splitlines()[2:]] == [["| sst2", "student, SAGE"], ["| rte", "student, SAGE"]]
+    assert all(line.endswith("| 2 | none yet (2 seeds; a verdict needs 5) |") for line in paired.splitlines()[2:])
     assert len(convergence.splitlines()) == 2 + 4
-    assert diagnostics.splitlines()[0].startswith("| task | method | inverse cosine")
+    assert diagnostics.splitlines()[0].startswith("| task | method | teacher margin, synthetic")
     assert ablation.splitlines()[2].startswith("| no projection | ")
     assert (config.output_dir / "plots" / "sst2-dev-vs-time.png").stat().st_size > 5_000
 
@@ -124,3 +129,12 @@ def test_a_row_whose_settings_changed_runs_again(bench, config, teacher_cache, t
     messages = []
     run_bench(moved, say=messages.append)
     assert [message for message in messages if "running" in message] == [f"[1/10] {stale_key}: running"]
+
+
+def test_paired_differences_give_a_t_interval_and_a_verdict_from_it_alone():
+    mean, low, high = paired_difference([1.0, 2.0, 3.0, 2.0, 2.0])
+    # mean 2, std sqrt(0.5), t(0.975, 4) = 2.776: half-width 2.776 * 0.7071 / sqrt(5) = 0.878
+    assert mean == 2.0 and low == pytest.approx(1.122, abs=1e-3) and high == pytest.approx(2.878, abs=1e-3)
+    assert verdict(low, high, 5) == "beats"
+    assert verdict(-2.9, -1.1, 5) == "behind" and verdict(-0.5, 1.0, 6) == "no difference shown"
+    assert verdict(low, high, 3).startswith("none yet")

@@ -21,7 +21,8 @@ TINY = {
     "task": {"name": "sst2", "max_train": 200, "max_length": 32},
     "teacher": {"finetune": {"epochs": 3, "lr": 1e-4}},
     "projector": {"name": "umap", "n_neighbors": 15},
-    "schedule": {"max_epochs": 3, "hard_fraction": 0.1, "synthetic_per_hard": 2, "batch_size": 32, "fit_in_background": True},
+    "synthesis": {"name": "paper", "fit_in_background": True},
+    "schedule": {"max_epochs": 3, "hard_fraction": 0.1, "synthetic_share": 0.2, "batch_size": 32},
     "device": "cpu",
 }
 
@@ -30,7 +31,7 @@ def tiny_spec(tmp_path, **sections) -> dict:
     """TINY with ``sections`` merged into its settings sections; a component section is replaced whole."""
     spec = {key: dict(value) for key, value in TINY.items() if isinstance(value, dict)} | {"device": TINY["device"]}
     for key, value in sections.items():
-        merge = key in ("task", "teacher", "schedule")
+        merge = key in ("task", "teacher", "schedule") or (key == "synthesis" and "name" not in value)
         spec[key] = {**spec[key], **value} if merge else value
     spec["output_dir"] = str(tmp_path)
     return spec
@@ -52,7 +53,7 @@ def sage_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def kd_run(tmp_path_factory):
-    spec = tiny_spec(tmp_path_factory.mktemp("kd"), schedule={"synthetic_per_hard": 0})
+    spec = tiny_spec(tmp_path_factory.mktemp("kd"), schedule={"synthetic_share": 0})
     return sage.build(spec, progress=False).fit()
 
 
@@ -63,10 +64,13 @@ def test_sage_run_trains_on_synthetic_data_every_epoch_after_warmup(sage_run):
     for row in history[1:]:
         assert row["phase"] == "synthetic"
         assert row["n_hard"] == 20  # hard_fraction 0.1 of 200
-        assert row["n_synthetic"] + row["n_rejected"] == 40  # 2 per hard example; clipped points are kept
+        assert row["n_synthetic"] + row["n_rejected"] == 40  # share 0.2: 2 per hard example; clipped points are kept
         assert row["n_train"] == 200 + row["n_synthetic"]
         assert row["inverse_s"] > 0 and row["train_s"] > 0
-        assert {"inverse_cosine", "inverse_fvu", "synthetic_shift", "teacher_flip", "teacher_confidence_synthetic"} <= set(row)
+        assert {
+            "inverse_cosine", "inverse_fvu", "synthetic_shift", "teacher_flip", "teacher_margin_synthetic",
+            "divergence_synthetic", "divergence_parent", "hard_clustering", "strategy_s", "teacher_label_s",
+        } <= set(row)
     # Fitted in a child process while the warm-up epoch trained.
     assert history[1]["projection"] == "fitted in background" and history[1]["projector_background_s"] > 0
     # Fitted once per run: the vectors never change, only the hard set does.
@@ -84,6 +88,8 @@ def test_sage_run_writes_everything_a_user_looks_at(sage_run):
     assert metrics["agreement"] == sage_run.history[-1]["agreement"]
     assert 0.5 < metrics["dev_agreement"] <= 1
     assert metrics["student_parameters"] < metrics["teacher_parameters"]
+    assert metrics["synthetic_epochs"] == 2 and metrics["synthetic_examples_trained"] == sum(r["n_synthetic"] for r in sage_run.history[1:])
+    assert metrics["gradient_steps"] == sum(row["steps"] for row in sage_run.history)
     with open(out / "history.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(sage_run.history) and "dev_accuracy" in rows[0]
@@ -117,13 +123,13 @@ def test_plain_kd_is_the_same_loop_without_synthetic_data(kd_run, sage_run):
 
 
 def test_runs_are_reproducible(kd_run, tmp_path):
-    again = sage.build(tiny_spec(tmp_path, schedule={"synthetic_per_hard": 0}), progress=False).fit()
+    again = sage.build(tiny_spec(tmp_path, schedule={"synthetic_share": 0}), progress=False).fit()
     assert [row["train_loss"] for row in again.history] == [row["train_loss"] for row in kd_run.history]
     assert again.metrics["dev"] == kd_run.metrics["dev"]
 
 
 def test_labels_only_baseline_and_agreement_stop(tmp_path):
-    spec = tiny_spec(tmp_path, loss={"name": "labels"}, schedule={"synthetic_per_hard": 0, "agreement_target": 0.01})
+    spec = tiny_spec(tmp_path, loss={"name": "labels"}, schedule={"synthetic_share": 0, "agreement_target": 0.01})
     result = sage.build(spec, progress=False).fit()
     assert result.metrics["stopped_by"] == "agreement" and result.metrics["epochs"] == 1
 
@@ -154,7 +160,7 @@ def test_a_custom_projector_named_in_a_spec_is_called_by_the_engine(tmp_path):
         tmp_path,
         projector={"name": "test_first_two"},
         # Counted in this process, without the diagnostics' own inverse calls.
-        schedule={"refit_each_epoch": True, "fit_in_background": False, "diagnostic_points": 0},
+        synthesis={"refit_each_epoch": True, "fit_in_background": False, "diagnostic_points": 0},
     )
     result = sage.build(spec, progress=False).fit()
     assert CountingProjector.calls == {"fit": 2, "inverse": 2}
@@ -185,3 +191,72 @@ def test_a_teachers_cache_folder_depends_on_its_rows_not_on_how_they_were_chosen
     folders = [teacher_cache_dir(task, rows, FinetuneSpec(full_train=flag), 32) for flag in (False, True)]
     assert folders[0] == folders[1]
     assert teacher_cache_dir(task, rows.select(range(40)), FinetuneSpec(), 32) != folders[0]
+
+
+def test_kd_and_sage_of_one_seed_share_the_warmup_and_the_real_batch_order(tmp_path, monkeypatch):
+    planned: dict[str, list] = {}
+    real_plan = sage.training.epoch_plan
+
+    def record(sources, batch_size):
+        plan = real_plan(sources, batch_size)
+        planned[current].append([batch.tolist() for number, batch in plan if number == 0])
+        return plan
+
+    monkeypatch.setattr(sage.training, "epoch_plan", record)
+    runs = {}
+    for current in ("kd", "sage"):
+        planned[current] = []
+        share = 0 if current == "kd" else 0.5  # SAGE epochs hold 100 synthetic examples more
+        runs[current] = sage.build(tiny_spec(tmp_path / current, schedule={"synthetic_share": share}), progress=False).fit()
+    kd, sage_run = runs["kd"].history, runs["sage"].history
+    assert sage_run[1]["n_synthetic"] == 100
+    # The same student initialisation and warm-up: identical losses, agreement and dev scores.
+    for key in ("train_loss", "agreement", "dev_score"):
+        assert kd[0][key] == sage_run[0][key], key
+    # After it, the same real batches in the same order, whatever the synthetic batches did.
+    assert planned["kd"] == planned["sage"] and len(planned["kd"]) == 3
+
+
+def test_no_agreement_stop_before_the_first_synthetic_epoch(tmp_path):
+    spec = tiny_spec(tmp_path, schedule={"agreement_target": 0.01})
+    result = sage.build(spec, progress=False).fit()
+    assert result.metrics["stopped_by"] == "agreement" and result.metrics["epochs"] == 2
+    assert result.metrics["synthetic_epochs"] == 1 and result.metrics["synthetic_examples_trained"] > 0
+
+
+def test_warmup_zero_ranks_the_untrained_student_and_maps_what_it_ranked(tmp_path, monkeypatch):
+    drawn = {}
+
+    def capture(embedding, scores, hard, synthetic, path, title, colour_label):
+        drawn.update(scores=scores, hard=hard, title=title, colour=colour_label)
+
+    monkeypatch.setattr(sage.engine, "plot_map", capture)
+    spec = tiny_spec(tmp_path, synthesis={"name": "mixup"}, schedule={"warmup_epochs": 0, "max_epochs": 2})
+    result = sage.build(spec, progress=False).fit()
+    assert [row["phase"] for row in result.history] == ["synthetic", "synthetic"]
+    # The map rings the hard set chosen by the very scores it is coloured by.
+    np.testing.assert_array_equal(drawn["hard"], np.argsort(-drawn["scores"], kind="stable")[:20])
+    assert "divergence" in drawn["colour"] and "interface space" in drawn["title"]
+
+
+def test_an_interrupted_run_leaves_no_background_fit_behind(tmp_path, monkeypatch):
+    import sage.synthesis.background as background
+
+    started = []
+    original = background.BackgroundFit.__init__
+
+    def remember(self, *args):
+        original(self, *args)
+        started.append(self)
+
+    monkeypatch.setattr(background.BackgroundFit, "__init__", remember)
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sage.engine, "train_epoch", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        sage.build(tiny_spec(tmp_path), progress=False).fit()
+    assert len(started) == 1
+    fit = started[0]
+    assert fit._process.poll() is not None and not fit._folder.exists()

@@ -164,10 +164,17 @@ def test_soft_ce_on_a_regression_task_is_a_spec_error():
 
 
 def test_labels_loss_with_synthetic_data_is_a_spec_error():
-    with pytest.raises(SpecError, match="schedule.synthetic_per_hard: loss 'labels' trains on gold labels"):
+    with pytest.raises(SpecError, match="schedule.synthetic_share: loss 'labels' trains on gold labels"):
         load_spec({"loss": {"name": "labels"}})
-    spec = load_spec({"loss": {"name": "labels"}, "schedule": {"synthetic_per_hard": 0}})
+    spec = load_spec({"loss": {"name": "labels"}, "schedule": {"synthetic_share": 0}})
     assert not spec.uses_synthetic_data
+
+
+def test_warmup_that_leaves_no_synthetic_epoch_is_a_spec_error():
+    with pytest.raises(SpecError, match=r"schedule.warmup_epochs: warmup_epochs \(3\) leaves no synthetic epoch within max_epochs \(3\)"):
+        load_spec({"schedule": {"warmup_epochs": 3, "max_epochs": 3}})
+    assert load_spec({"schedule": {"warmup_epochs": 0, "max_epochs": 1}}).schedule.warmup_epochs == 0
+    assert load_spec({"schedule": {"warmup_epochs": 3, "max_epochs": 3, "synthetic_share": 0}}).schedule.max_epochs == 3
 
 
 def test_output_dir_defaults_to_a_hash_of_the_spec():

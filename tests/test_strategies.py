@@ -173,3 +173,23 @@ def test_a_strategy_argument_is_validated_with_the_spec():
         load_spec({"synthesis": {"name": "boundary", "margin": 2.0}})
     spec = load_spec({"synthesis": {"name": "residual", "parents": "random", "space": "teacher"}})
     assert spec.resolved()["synthesis"]["parents"] == "random" and spec.synthesis.arguments["step"] == 0.5
+
+
+def test_a_strategy_written_as_the_readme_shows_is_registered_and_run(make_context, sequences):
+    from sage.synthesis.strategies.base import Proposal, Strategy, cyclic_parents
+
+    @sage.strategies.register("test_parent_copies")
+    class ParentCopies(Strategy):
+        def propose(self, anchors, count, student):
+            parents, _ = cyclic_parents(anchors, count)
+            index = torch.as_tensor(parents, device=self.context.device)
+            copies = self.context.real.lift(index, torch.as_tensor(self.context.pooled[parents], device=self.context.device))
+            return Proposal(copies, parents)
+
+    spec = load_spec({"synthesis": {"name": "test_parent_copies"}})
+    context = make_context()
+    synth = Synthesiser(spec.synthesis.create(), "hard", 0.1, 0.2, "divergence", sage.losses.get("soft_ce")())
+    synth.prepare(context, torch.zeros(300, dtype=torch.long))
+    student = PooledLinear(sequences.dim, seed=2)
+    result = synth.generate(student(*sequences.batch(torch.arange(300))).detach(), student)
+    assert len(result.parents) == 60 and result.stats["synthetic_shift"] == pytest.approx(0, abs=1e-6)

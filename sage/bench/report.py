@@ -12,19 +12,26 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from scipy import stats  # noqa: E402
+
 import sage.tasks  # noqa: E402
-from sage.bench.runner import task_spec_data  # noqa: E402
+from sage.bench.config import merge, task_spec_data  # noqa: E402
 from sage.spec.file import load_spec  # noqa: E402
 
 METHOD_NAMES = {"labels": "student, labels only", "kd": "student, plain KD", "sage": "student, SAGE"}
 DIAGNOSTICS = {
+    "teacher_margin_synthetic": "teacher margin, synthetic",
+    "teacher_margin_parent": "teacher margin, parents",
+    "divergence_synthetic": "divergence, synthetic",
+    "divergence_parent": "divergence, parents",
+    "synthetic_shift": "shift from parent",
+    "teacher_flip": "teacher label flips",
+    "hard_clustering": "hard clustering",
     "inverse_cosine": "inverse cosine",
     "inverse_fvu": "inverse FVU",
-    "synthetic_shift": "shift from parent",
-    "teacher_confidence_synthetic": "teacher confidence, synthetic",
-    "teacher_confidence_parent": "teacher confidence, parents",
-    "teacher_flip": "teacher label flips",
 }
+# A verdict between two methods needs at least this many paired seeds.
+VERDICT_SEEDS = 5
 
 Rows = Sequence[dict[str, Any]]
 
@@ -78,21 +85,44 @@ def quality_table(rows: Rows, tasks: Sequence[str], methods: Sequence[str]) -> s
     return markdown_table(header, body)
 
 
-def verdicts(rows: Rows, tasks: Sequence[str]) -> str:
-    """SAGE against plain KD, task by task, measured against the spread over seeds."""
-    lines = []
+def paired_difference(differences: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean of per-seed differences and its two-sided t confidence interval (nan bounds for one seed)."""
+    mean = statistics.fmean(differences)
+    if len(differences) < 2:
+        return mean, float("nan"), float("nan")
+    half = stats.t.ppf((1 + confidence) / 2, len(differences) - 1) * statistics.stdev(differences) / len(differences) ** 0.5
+    return mean, mean - half, mean + half
+
+
+def verdict(low: float, high: float, seeds: int) -> str:
+    """By the interval alone: "beats" above zero, "behind" below it, else "no difference shown"."""
+    if seeds < VERDICT_SEEDS:
+        return f"none yet ({seeds} seeds; a verdict needs {VERDICT_SEEDS})"
+    if low > 0:
+        return "beats"
+    if high < 0:
+        return "behind"
+    return "no difference shown"
+
+
+def paired_table(rows: Rows, tasks: Sequence[str], methods: Sequence[str], baseline: str) -> str:
+    """Each method minus ``baseline``, seed by seed (same student initialisation and real batches),
+    as the mean difference with its 95% t interval, × 100."""
+    header = ["task", "method", f"− {METHOD_NAMES.get(baseline, baseline)}: mean [95% CI]", "seeds", "verdict"]
+    body = []
     for task in tasks:
-        sage_scores, kd_scores = scores(rows, "quality", task, "sage"), scores(rows, "quality", task, "kd")
-        if not sage_scores or not kd_scores:
-            continue
-        (sage_mean, sage_std), (kd_mean, kd_std) = mean_std(sage_scores), mean_std(kd_scores)
-        gap, spread = (sage_mean - kd_mean) * 100, max(sage_std, kd_std) * 100
-        if abs(gap) <= spread:
-            judgement = "within the seed spread: no difference shown"
-        else:
-            judgement = f"SAGE {'ahead' if gap > 0 else 'behind'} by more than the seed spread"
-        lines.append(f"- **{task}**: SAGE − KD = {gap:+.1f} points; larger seed std {spread:.1f}: {judgement}.")
-    return "\n".join(lines)
+        reference = {row["seed"]: row["dev"]["score"] for row in rows if (row["table"], row["task"], row["method"]) == ("quality", task, baseline)}
+        for method in methods:
+            if method == baseline:
+                continue
+            chosen = {row["seed"]: row["dev"]["score"] for row in rows if (row["table"], row["task"], row["method"]) == ("quality", task, method)}
+            seeds = sorted(set(chosen) & set(reference))
+            if not seeds:
+                continue
+            mean, low, high = paired_difference([(chosen[s] - reference[s]) * 100 for s in seeds])
+            interval = f"{mean:+.1f} [{low:+.1f}, {high:+.1f}]" if len(seeds) > 1 else f"{mean:+.1f}"
+            body.append([task, METHOD_NAMES.get(method, method), interval, str(len(seeds)), verdict(low, high, len(seeds))])
+    return markdown_table(header, body)
 
 
 def convergence_table(rows: Rows, tasks: Sequence[str], methods: Sequence[str]) -> str:
@@ -162,6 +192,7 @@ def write_report(config, rows: Rows) -> None:
     """``results.md`` and the plots, from every row so far."""
     tasks = list(config.tasks)
     methods = list(config.methods)
+    synthesising = [m for m in methods if load_spec(merge(task_spec_data(config, tasks[0]), config.methods[m])).uses_synthetic_data]
     plots = config.output_dir / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     machines = sorted({row["machine"] for row in rows})
@@ -190,8 +221,11 @@ def write_report(config, rows: Rows) -> None:
         ]),
         "## Quality",
         quality_table(rows, tasks, methods),
-        "### SAGE against plain KD",
-        verdicts(rows, tasks),
+        f"### Against {METHOD_NAMES.get(config.baseline, config.baseline)}, paired by seed",
+        "Seed s of every method shares its student initialisation and its real batches, in the same order, with seed s"
+        " of the baseline. Cells are the mean per-seed difference in dev score × 100 with its 95% t interval; the verdict"
+        f" follows from the interval alone, from {VERDICT_SEEDS} seeds on.",
+        paired_table(rows, tasks, methods, config.baseline),
         config.notes.strip(),
         "## Convergence: epochs to 99% train agreement, and wall time",
         convergence_table(rows, tasks, methods),
@@ -202,13 +236,16 @@ def write_report(config, rows: Rows) -> None:
         sections.append(f"![{task}: dev score against wall time](plots/{path.name})")
     sections += [
         "## Synthetic data, averaged over epochs",
-        "Inverse cosine and FVU measure how well the inverse reconstructs hard examples' pooled vectors from their"
-        " coordinates, each example left out of its own decoding (FVU 1.0: no better than the mean vector);"
-        " umap-learn's exact inverse cannot leave a point out, so its figures are in-sample and flattering."
-        " The shift is the distance from a synthetic pooled vector to its parent's, relative to the mean distance of"
-        " real pooled vectors from their centre. Teacher confidence is its mean top-class probability; a flip is a"
-        " synthetic point the teacher puts in another class than its parent.",
-        diagnostics_table(rows, "quality", tasks, [m for m in methods if m == "sage"]),
+        "Per synthetic epoch, then averaged. The teacher's margin is its top-class probability minus the runner-up's"
+        " (near 0: on its decision boundary). Divergence is KL(teacher ‖ student), the ranking's measure, on the"
+        " synthetic points before the student trains on them, and on their parents. The shift is the distance from a"
+        " synthetic pooled vector to its parent's, relative to the mean distance of real pooled vectors from their"
+        " centre. A flip is a synthetic point the teacher puts in another class than its parent. Hard clustering is"
+        " the share of a hard example's 10 nearest neighbours that are hard too, over the hard fraction (1.0: no"
+        " more than chance). Inverse cosine and FVU (paper pipeline only) measure how well the inverse reconstructs"
+        " hard examples' pooled vectors from their coordinates, each left out of its own decoding (FVU 1.0: no"
+        " better than the mean vector).",
+        diagnostics_table(rows, "quality", tasks, synthesising),
     ]
     if config.ablation is not None:
         variants = list(config.ablation.variants)

@@ -1,4 +1,4 @@
-"""``sage bench CONFIG``: GLUE quality and ablation runs over seeds, resumable, with tables.
+"""``sage bench CONFIG``: runs what the config plans, resumably, and writes the report.
 
 A bench config names tasks (each with its spec overrides), methods, ablation variants,
 seeds and shared overrides. Every (table, task, method, seed) becomes one run of the
@@ -11,109 +11,32 @@ the seed or variant.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import platform
+import subprocess
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-import sage.tasks
+from sage.bench.config import TARGET_AGREEMENT, BenchConfig, planned_runs
+from sage.bench.report import DIAGNOSTICS, write_report
 from sage.engine import build
 from sage.spec.file import load_spec
 
-COMPONENT_SECTIONS = ("student", "projector", "sampler", "loss")
-TARGET_AGREEMENT = 0.99
 
-# The baselines a user would otherwise pick, as spec overrides on top of SAGE.
-METHODS: dict[str, dict[str, Any]] = {
-    "labels": {"loss": {"name": "labels"}, "schedule": {"synthetic_per_hard": 0}},
-    "kd": {"schedule": {"synthetic_per_hard": 0}},
-    "sage": {},
-}
-
-
-class AblationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    tasks: list[str] = Field(default_factory=lambda: ["sst2", "rte"])
-    variants: dict[str, dict[str, Any]] = Field(default_factory=dict, description="name → overrides on SAGE")
-
-
-class BenchConfig(BaseModel):
-    """What ``sage bench`` runs and where it writes."""
-
-    model_config = ConfigDict(extra="forbid")
-    title: str = "GLUE"
-    output_dir: Path = Path("docs")
-    runs_dir: Path = Path("runs/bench")
-    command: str = Field("", description="the command that regenerates the tables, quoted above them")
-    notes: str = Field("", description="a reading of the results, kept with the config so that it survives regeneration")
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
-    base: dict[str, Any] = Field(default_factory=dict, description="overrides for every run")
-    tasks: dict[str, dict[str, Any]] = Field(description="task name → overrides for its runs")
-    methods: list[str] = Field(default_factory=lambda: list(METHODS))
-    ablation: AblationConfig | None = None
-
-    @field_validator("tasks")
-    @classmethod
-    def _known_tasks(cls, tasks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        unknown = [name for name in tasks if name not in sage.tasks.get_all()]
-        if unknown:
-            raise ValueError(f"unknown tasks {unknown}; registered: {', '.join(sorted(sage.tasks.get_all()))}")
-        return tasks
-
-    @field_validator("methods")
-    @classmethod
-    def _known_methods(cls, methods: list[str]) -> list[str]:
-        unknown = [name for name in methods if name not in METHODS]
-        if unknown:
-            raise ValueError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
-        return methods
-
-    @classmethod
-    def from_file(cls, path: str | os.PathLike) -> BenchConfig:
-        return cls.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
-
-
-def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """``overrides`` on top of ``base``; a component section that names a component replaces the old one."""
-    merged = copy.deepcopy(dict(base))
-    for key, value in overrides.items():
-        replaces = key in COMPONENT_SECTIONS and isinstance(value, Mapping) and "name" in value
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) and not replaces:
-            merged[key] = merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def task_spec_data(config: BenchConfig, task: str) -> dict[str, Any]:
-    """The spec data every run of ``task`` starts from: the shared base, the task's name and its overrides."""
-    return merge(merge(config.base, {"task": {"name": task}}), config.tasks[task])
-
-
-def planned_runs(config: BenchConfig) -> list[dict[str, Any]]:
-    """Every run the config asks for: its table, task, method or variant, seed and spec data."""
-    runs = []
-    tables = [("quality", task, method, METHODS[method]) for task in config.tasks for method in config.methods]
-    if config.ablation is not None:
-        missing = [task for task in config.ablation.tasks if task not in config.tasks]
-        if missing:
-            raise ValueError(f"ablation tasks {missing} are not among the bench's tasks")
-        for task in config.ablation.tasks:
-            tables += [("ablation", task, name, overrides) for name, overrides in config.ablation.variants.items()]
-    for table, task, method, overrides in tables:
-        for seed in config.seeds:
-            data = merge(task_spec_data(config, task), overrides)
-            data["seed"] = seed
-            runs.append({"table": table, "task": task, "method": method, "seed": seed, "spec": data})
-    return runs
+def code_version() -> str:
+    """The commit of the sage checkout that runs, with ``+changes`` when its tree differs; "unknown" outside git."""
+    folder = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=folder, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=folder.parent, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+changes" if dirty else "")
 
 
 def run_key(run: Mapping[str, Any]) -> str:
@@ -127,14 +50,7 @@ def epochs_to_agreement(history: list[dict[str, Any]], target: float = TARGET_AG
 def summarise(result, spec) -> dict[str, Any]:
     """The row a finished run contributes: metrics, convergence, time and synthetic-data diagnostics."""
     diagnostics = {}
-    for key in (
-        "inverse_cosine",
-        "inverse_fvu",
-        "synthetic_shift",
-        "teacher_confidence_synthetic",
-        "teacher_confidence_parent",
-        "teacher_flip",
-    ):
+    for key in DIAGNOSTICS:
         values = [row[key] for row in result.history if key in row]
         if values:
             diagnostics[key] = sum(values) / len(values)
@@ -151,7 +67,11 @@ def summarise(result, spec) -> dict[str, Any]:
         "train_seconds": result.metrics["train_seconds"],
         "total_seconds": result.metrics["total_seconds"],
         "train_examples": result.metrics["train_examples"],
+        "synthetic_epochs": result.metrics["synthetic_epochs"],
+        "synthetic_examples_trained": result.metrics["synthetic_examples_trained"],
+        "gradient_steps": result.metrics["gradient_steps"],
         "machine": result.metrics["machine"],
+        "commit": code_version(),
         "fingerprint": spec.fingerprint(),
         "run_dir": str(result.output_dir),
         "curve": curve,
@@ -181,8 +101,6 @@ def save_rows(path: Path, rows: dict[str, dict[str, Any]], config: BenchConfig) 
 
 def run_bench(config: BenchConfig, say: Callable[[str], None] = print, report_only: bool = False) -> dict[str, dict[str, Any]]:
     """Run what is not in ``results.json`` yet (nothing with ``report_only``), then write the tables and plots."""
-    from sage.bench.report import write_report
-
     results_path = config.output_dir / "results.json"
     rows = load_rows(results_path)
     by_fingerprint = {row["fingerprint"]: row for row in rows.values()}

@@ -4,6 +4,10 @@ from typing import Literal
 
 import numpy as np
 import umap  # absolute import: the umap-learn package, not this module
+import umap.layouts
+import umap.umap_
+import umap.utils
+from numba.core.registry import CPUDispatcher
 from umap.distances import named_distances_with_gradients
 from scipy.spatial import Delaunay, cKDTree
 from sklearn.utils.validation import check_is_fitted
@@ -11,6 +15,24 @@ from sklearn.utils.validation import check_is_fitted
 from sage.projectors.neighbour_mean import NeighbourMean
 from sage.projectors import register
 from sage.projectors.base import Projector
+
+
+
+def cache_compilation() -> None:
+    """Keep umap-learn's numba-compiled functions on disk across processes.
+
+    umap-learn does not ask numba to cache its ~20 jitted functions, so every fresh process
+    compiles them again on its first fit (about 10 s on 2 cores, a fixed cost of every SAGE
+    run). ``enable_caching`` is numba's public switch for a compiled function's on-disk cache;
+    the cache is keyed by the function's source and types, so a changed umap-learn recompiles.
+    """
+    for module in (umap.umap_, umap.layouts, umap.utils):
+        for value in vars(module).values():
+            if isinstance(value, CPUDispatcher):
+                value.enable_caching()
+
+
+cache_compilation()
 
 # Halving [0, 1] this often leaves the clipped point within 1e-9 of the hull along its segment,
 # far below the float32 resolution of the embedding.

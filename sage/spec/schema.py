@@ -163,6 +163,12 @@ class TaskSpec(Section):
     data_dir: Path | None = Field(None, description="folder of GLUE TSVs; default $SAGE_DATA_DIR, else the hub")
     max_train: int | None = Field(None, gt=0, description="train on a seeded random subset of this size")
     subset_seed: int = Field(0, description="seed of the subset; fixed across run seeds so students see the same data")
+    holdout: int | None = Field(
+        None,
+        gt=0,
+        description="hold this many train rows out of the student's data (from the subset's own permutation, so "
+        "disjoint from it) and report them in place of dev: for choosing hyper-parameters without touching dev",
+    )
     max_length: int = Field(64, ge=8, le=512)
 
     @field_validator("name")

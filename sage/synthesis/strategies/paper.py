@@ -62,13 +62,13 @@ class PaperPipeline(Strategy):
 
     # -- the projection, fitted once per run ------------------------------------------------
 
-    def prepare(self, context: SynthesisContext, warmup: bool = True) -> None:
+    def prepare(self, context: SynthesisContext) -> None:
         super().prepare(context)
         self.projector = context.projector
         background = self.fit_in_background
         if background is None:
             background = context.device.type == "cuda"
-        self._start_fit(background and warmup)
+        self._start_fit(background)
 
     def _start_fit(self, background: bool) -> None:
         space = self.context.space

@@ -1,0 +1,116 @@
+"""What a bench runs: tasks, methods, ablation variants and seeds, each a set of spec overrides.
+
+A bench config names tasks (each with its spec overrides), methods, ablation variants,
+seeds and shared overrides. Every (table, task, method, seed) becomes one run of the
+engine. Methods are the built-in baselines (``labels``, ``kd``, ``sage``) or any name with
+its own overrides; each is compared with ``baseline`` seed by seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+import sage.tasks
+
+COMPONENT_SECTIONS = ("student", "projector", "sampler", "loss", "synthesis")
+TARGET_AGREEMENT = 0.99
+
+# The baselines a user would otherwise pick, as spec overrides on top of SAGE.
+METHODS: dict[str, dict[str, Any]] = {
+    "labels": {"loss": {"name": "labels"}, "schedule": {"synthetic_share": 0}},
+    "kd": {"schedule": {"synthetic_share": 0}},
+    "sage": {},
+}
+
+
+class AblationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tasks: list[str] = Field(default_factory=lambda: ["sst2", "rte"])
+    variants: dict[str, dict[str, Any]] = Field(default_factory=dict, description="name → overrides on SAGE")
+
+
+class BenchConfig(BaseModel):
+    """What ``sage bench`` runs and where it writes."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = "GLUE"
+    output_dir: Path = Path("docs")
+    runs_dir: Path = Path("runs/bench")
+    command: str = Field("", description="the command that regenerates the tables, quoted above them")
+    notes: str = Field("", description="a reading of the results, kept with the config so that it survives regeneration")
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    base: dict[str, Any] = Field(default_factory=dict, description="overrides for every run")
+    tasks: dict[str, dict[str, Any]] = Field(description="task name → overrides for its runs")
+    methods: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: dict(METHODS),
+        description="name → overrides on the base; a list of names takes the built-in baselines' overrides",
+    )
+    baseline: str = Field("kd", description="the method every other one is compared with, seed by seed")
+    ablation: AblationConfig | None = None
+
+    @field_validator("tasks")
+    @classmethod
+    def _known_tasks(cls, tasks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        unknown = [name for name in tasks if name not in sage.tasks.get_all()]
+        if unknown:
+            raise ValueError(f"unknown tasks {unknown}; registered: {', '.join(sorted(sage.tasks.get_all()))}")
+        return tasks
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _named_methods(cls, methods: Any) -> Any:
+        if isinstance(methods, list | tuple):
+            unknown = [name for name in methods if name not in METHODS]
+            if unknown:
+                raise ValueError(f"unknown methods {unknown}; built in: {', '.join(METHODS)}; give others as name: overrides")
+            return {name: METHODS[name] for name in methods}
+        return methods
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> BenchConfig:
+        return cls.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+
+
+def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``overrides`` on top of ``base``; a component section that names a component replaces the old one."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in overrides.items():
+        replaces = key in COMPONENT_SECTIONS and isinstance(value, Mapping) and "name" in value
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) and not replaces:
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def task_spec_data(config: BenchConfig, task: str) -> dict[str, Any]:
+    """The spec data every run of ``task`` starts from: the shared base, the task's name and its overrides."""
+    return merge(merge(config.base, {"task": {"name": task}}), config.tasks[task])
+
+
+def planned_runs(config: BenchConfig) -> list[dict[str, Any]]:
+    """Every run the config asks for: its table, task, method or variant, seed and spec data."""
+    runs = []
+    tables = [("quality", task, method, overrides) for task in config.tasks for method, overrides in config.methods.items()]
+    if config.ablation is not None:
+        missing = [task for task in config.ablation.tasks if task not in config.tasks]
+        if missing:
+            raise ValueError(f"ablation tasks {missing} are not among the bench's tasks")
+        for task in config.ablation.tasks:
+            tables += [("ablation", task, name, overrides) for name, overrides in config.ablation.variants.items()]
+    # Seed by seed, so that a bench stopped part-way holds complete pairs for the seeds it finished.
+    for seed in config.seeds:
+        for table, task, method, overrides in tables:
+            data = merge(task_spec_data(config, task), overrides)
+            data["seed"] = seed
+            runs.append({"table": table, "task": task, "method": method, "seed": seed, "spec": data})
+    return runs
+
+
