@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import sage.tasks
-from sage import metrics
+from sage.tasks import metrics
 from sage.tasks.task import Task
 
 NAMES = ["cola", "mrpc", "qnli", "rte", "sst2", "stsb"]
