@@ -260,3 +260,14 @@ def test_an_interrupted_run_leaves_no_background_fit_behind(tmp_path, monkeypatc
     assert len(started) == 1
     fit = started[0]
     assert fit._process.poll() is not None and not fit._folder.exists()
+
+
+def test_a_holdout_comes_from_train_and_never_overlaps_the_students_rows():
+    task = sage.tasks.get("sst2")
+    spec = sage.load_spec({"task": {"max_train": 500, "holdout": 300}}).task
+    train, held_out = sage.engine.split_rows(task, spec)
+    assert len(train) == 500 and len(held_out) == 300
+    assert not set(train["sentence"]) & set(held_out["sentence"]) - {""}
+    # Without a holdout the same subset is drawn, and dev is the evaluation split.
+    same, dev = sage.engine.split_rows(task, sage.load_spec({"task": {"max_train": 500}}).task)
+    assert same["sentence"] == train["sentence"] and len(dev) == 872

@@ -82,7 +82,9 @@ class Synthesiser:
         strategy_seconds = time.perf_counter() - started
         started = time.perf_counter()
         teacher = proposal.teacher
-        if teacher is None:
+        if teacher is None and len(proposal.parents) == 0:
+            teacher = context.teacher_outputs[:0]
+        elif teacher is None:
             teacher = predict(context.teacher, proposal.vectors, context.batch_size)
         label_seconds = time.perf_counter() - started
         stats = {
