@@ -224,19 +224,25 @@ def test_no_agreement_stop_before_the_first_synthetic_epoch(tmp_path):
     assert result.metrics["synthetic_epochs"] == 1 and result.metrics["synthetic_examples_trained"] > 0
 
 
-def test_warmup_zero_ranks_the_untrained_student_and_maps_what_it_ranked(tmp_path, monkeypatch):
+def test_warmup_zero_ranks_the_untrained_student_and_maps_what_it_ranked_in_the_teacher_space(tmp_path, monkeypatch):
     drawn = {}
 
     def capture(embedding, scores, hard, synthetic, path, title, colour_label):
         drawn.update(scores=scores, hard=hard, title=title, colour=colour_label)
 
     monkeypatch.setattr(sage.engine, "plot_map", capture)
-    spec = tiny_spec(tmp_path, synthesis={"name": "mixup"}, schedule={"warmup_epochs": 0, "max_epochs": 2})
+    spec = tiny_spec(
+        tmp_path,
+        synthesis={"name": "mixup", "partner": "nearest", "space": "teacher"},
+        schedule={"warmup_epochs": 0, "max_epochs": 2},
+    )
     result = sage.build(spec, progress=False).fit()
     assert [row["phase"] for row in result.history] == ["synthetic", "synthetic"]
     # The map rings the hard set chosen by the very scores it is coloured by.
     np.testing.assert_array_equal(drawn["hard"], np.argsort(-drawn["scores"], kind="stable")[:20])
-    assert "divergence" in drawn["colour"] and "interface space" in drawn["title"]
+    assert "divergence" in drawn["colour"] and "teacher space" in drawn["title"]
+    # Neighbours were searched among the teacher's pooled final hidden states (384-D for MiniLM).
+    assert result.history[0]["hard_clustering"] > 0
 
 
 def test_an_interrupted_run_leaves_no_background_fit_behind(tmp_path, monkeypatch):
