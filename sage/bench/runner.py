@@ -47,7 +47,7 @@ def epochs_to_agreement(history: list[dict[str, Any]], target: float = TARGET_AG
     return next((row["epoch"] for row in history if row["agreement"] >= target), None)
 
 
-def summarise(result, spec) -> dict[str, Any]:
+def summarise(result, spec, commit: str) -> dict[str, Any]:
     """The row a finished run contributes: metrics, convergence, time and synthetic-data diagnostics."""
     diagnostics = {}
     for key in DIAGNOSTICS:
@@ -71,7 +71,7 @@ def summarise(result, spec) -> dict[str, Any]:
         "synthetic_examples_trained": result.metrics["synthetic_examples_trained"],
         "gradient_steps": result.metrics["gradient_steps"],
         "machine": result.metrics["machine"],
-        "commit": code_version(),
+        "commit": commit,
         "fingerprint": spec.fingerprint(),
         "run_dir": str(result.output_dir),
         "curve": curve,
@@ -101,6 +101,7 @@ def save_rows(path: Path, rows: dict[str, dict[str, Any]], config: BenchConfig) 
 
 def run_bench(config: BenchConfig, say: Callable[[str], None] = print, report_only: bool = False) -> dict[str, dict[str, Any]]:
     """Run what is not in ``results.json`` yet (nothing with ``report_only``), then write the tables and plots."""
+    commit = code_version()  # of the code this process loaded, whatever is committed meanwhile
     results_path = config.output_dir / "results.json"
     rows = load_rows(results_path)
     by_fingerprint = {row["fingerprint"]: row for row in rows.values()}
@@ -120,7 +121,7 @@ def run_bench(config: BenchConfig, say: Callable[[str], None] = print, report_on
         else:
             say(f"{label}: running")
             started = time.perf_counter()
-            summary = summarise(build(spec, progress=False).fit(), spec)
+            summary = summarise(build(spec, progress=False).fit(), spec, commit)
             say(f"{label}: dev score {summary['dev']['score']:.4f} in {time.perf_counter() - started:.0f} s")
         rows[key] = {"table": run["table"], "task": run["task"], "method": run["method"], "seed": run["seed"], **summary}
         by_fingerprint[summary["fingerprint"]] = rows[key]
