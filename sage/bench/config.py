@@ -3,7 +3,7 @@
 A bench config names tasks (each with its spec overrides), methods, ablation variants,
 seeds and shared overrides. Every (table, task, method, seed) becomes one run of the
 engine. Methods are the built-in baselines (``labels``, ``kd``, ``sage``) or any name with
-its own overrides; each is compared with ``baseline`` seed by seed.
+its own overrides; each is compared with every one of ``baselines``, seed by seed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 import sage.tasks
 
@@ -52,7 +52,9 @@ class BenchConfig(BaseModel):
         default_factory=lambda: dict(METHODS),
         description="name → overrides on the base; a list of names takes the built-in baselines' overrides",
     )
-    baseline: str = Field("kd", description="the method every other one is compared with, seed by seed")
+    baselines: list[str] = Field(
+        default_factory=lambda: ["kd"], min_length=1, description="the methods every other one is compared with, seed by seed"
+    )
     ablation: AblationConfig | None = None
 
     @field_validator("tasks")
@@ -72,6 +74,13 @@ class BenchConfig(BaseModel):
                 raise ValueError(f"unknown methods {unknown}; built in: {', '.join(METHODS)}; give others as name: overrides")
             return {name: METHODS[name] for name in methods}
         return methods
+
+    @model_validator(mode="after")
+    def _known_baselines(self) -> BenchConfig:
+        unknown = [name for name in self.baselines if name not in self.methods]
+        if unknown:
+            raise ValueError(f"baselines {unknown} are not among the methods: {', '.join(self.methods)}")
+        return self
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> BenchConfig:

@@ -221,11 +221,11 @@ def write_report(config, rows: Rows) -> None:
         ]),
         "## Quality",
         quality_table(rows, tasks, methods),
-        f"### Against {METHOD_NAMES.get(config.baseline, config.baseline)}, paired by seed",
+        "### Against the baselines, paired by seed",
         "Seed s of every method shares its student initialisation and its real batches, in the same order, with seed s"
         " of the baseline. Cells are the mean per-seed difference in dev score × 100 with its 95% t interval; the verdict"
         f" follows from the interval alone, from {VERDICT_SEEDS} seeds on.",
-        paired_table(rows, tasks, methods, config.baseline),
+        *(paired_table(rows, tasks, methods, baseline) for baseline in config.baselines),
         config.notes.strip(),
         "## Convergence: epochs to 99% train agreement, and wall time",
         convergence_table(rows, tasks, methods),
