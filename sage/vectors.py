@@ -81,9 +81,3 @@ class VectorSet:
         """[N, L, 1] float mask of the real (non-padding) tokens."""
         width = self.vectors.shape[1]
         return (torch.arange(width, device=self.lengths.device) < self.lengths[:, None]).unsqueeze(-1).float()
-
-    @staticmethod
-    def concat(*sets: VectorSet) -> VectorSet:
-        width = max(s.vectors.shape[1] for s in sets)
-        padded = [torch.nn.functional.pad(s.vectors, (0, 0, 0, width - s.vectors.shape[1])) for s in sets]
-        return VectorSet(torch.cat(padded), torch.cat([s.lengths for s in sets]))
