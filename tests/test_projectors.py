@@ -186,6 +186,20 @@ def test_same_random_state_gives_the_same_embedding(name: str, fitted: FitFn) ->
     np.testing.assert_array_equal(again, result.train_embedding)
 
 
+def test_umap_builds_umap_learns_own_graph_from_exact_neighbours_and_still_transforms(real_vectors: np.ndarray) -> None:
+    """Below 4,096 points the projector hands umap-learn exact neighbours from one BLAS search
+    instead of its Python call per pair; the fuzzy graph must be the one umap-learn builds itself,
+    a duplicate sentence included (SST-2 has some: distance 0, not the BLAS expansion's 1e-7)."""
+    import umap
+
+    train = np.concatenate([real_vectors[:300], real_vectors[:1]])  # an exact duplicate
+    projector = projectors.get("umap")(n_neighbors=15, random_state=0).fit(train)
+    own = umap.UMAP(n_neighbors=15, random_state=0, transform_seed=0, n_jobs=1).fit(train)
+    assert abs(projector.umap_.graph_ - own.graph_).max() < 1e-4
+    placed = projector.transform(real_vectors[1000:1010])
+    assert placed.shape == (10, 2) and np.isfinite(placed).all()
+
+
 def test_umap_with_fewer_points_than_neighbours_warns_and_inverts(real_vectors: np.ndarray) -> None:
     projector = projectors.get("umap")(random_state=0)  # n_neighbors=100 > 40 points
     with pytest.warns(UserWarning, match="n_neighbors is larger than the dataset size"):
