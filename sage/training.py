@@ -46,7 +46,8 @@ def width_multiple(device: torch.device) -> int:
 
 
 def autocast(device: torch.device) -> torch.autocast:
-    """bf16 autocast on CUDA; full precision on the CPU, where bf16 matmuls are slow."""
+    """The student's precision: bf16 autocast on CUDA, float32 on the CPU, so that what it learns
+    and what its export computes match. (The frozen teacher has its own: sage.models.precision.)"""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 

@@ -12,7 +12,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from sage.models.body import Body, select_layers, transformer_layers
+from sage.models.body import Body, PooledHidden, select_layers, transformer_layers
+from sage.models.precision import Autocast, Precision, resolve_precision
 from sage.training import autocast, width_multiple
 from sage.vectors import VectorSet
 
@@ -23,10 +24,19 @@ class Teacher:
     """A frozen sequence classifier seen as ``embed`` (text → vectors) and ``body`` (vectors → logits).
 
     ``interface_layer`` 0 puts the interface at the embedding layer's output (the SAGE paper's
-    choice); k > 0 puts it at the output of transformer block k.
+    choice); k > 0 puts it at the output of transformer block k. ``inference`` is the body run at
+    ``precision`` (see ``sage.models.precision``): the teacher's outputs and its labels for
+    synthetic points come from it. ``embed`` keeps the device's default, so that the student's
+    inputs, and what its export computes, do not depend on the teacher's precision.
     """
 
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, interface_layer: int = 0) -> None:
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        interface_layer: int = 0,
+        precision: Precision = "auto",
+    ) -> None:
         depth = model.config.num_hidden_layers
         if not 0 <= interface_layer < depth:
             raise ValueError(f"interface_layer must be in [0, {depth - 1}] for this {depth}-layer teacher, got {interface_layer}")
@@ -37,9 +47,14 @@ class Teacher:
             model, range(interface_layer), embeddings=model.base_model.embeddings, share_weights=True
         ).base_model
         self.body = Body.from_model(model, range(interface_layer, depth), share_weights=True)
+        self.dtype = resolve_precision(precision, self.device)
+        self.inference = Autocast(self.body, self.dtype)
+        self.semantic = Autocast(PooledHidden(self.body), self.dtype)  # its final layer, pooled
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, interface_layer: int = 0, device: str = "cpu") -> Teacher:
+    def from_pretrained(
+        cls, path: str | os.PathLike, interface_layer: int = 0, device: str = "cpu", precision: Precision = "auto"
+    ) -> Teacher:
         path = Path(path)
         if not (path / "config.json").exists():
             raise FileNotFoundError(f"no Hugging Face model folder at {path} (config.json missing)")
@@ -47,7 +62,7 @@ class Teacher:
         model = AutoModelForSequenceClassification.from_pretrained(
             path, dtype=torch.float32, attn_implementation="sdpa"
         ).to(device)
-        return cls(model, AutoTokenizer.from_pretrained(path), interface_layer)
+        return cls(model, AutoTokenizer.from_pretrained(path), interface_layer, precision)
 
     @property
     def device(self) -> torch.device:

@@ -197,6 +197,11 @@ class FinetuneSpec(Section):
 class TeacherSpec(Section):
     path: Path | None = Field(None, description="a fine-tuned sequence-classification model folder")
     interface_layer: int = Field(0, ge=0, description="0: embedding-layer output; k: output of block k")
+    precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description="the frozen teacher's inference (its outputs, its labels for synthetic points): auto is "
+        "bfloat16 on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX), float32 elsewhere",
+    )
     finetune: FinetuneSpec = Field(default_factory=FinetuneSpec)
 
 

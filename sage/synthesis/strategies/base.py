@@ -36,7 +36,7 @@ class SynthesisContext:
     real: VectorSet  # the training examples at the interface
     pooled: np.ndarray  # float32 [N, d]: their mean-pooled interface vectors
     space: np.ndarray  # float32 [N, d']: where neighbours are searched (pooled interface or teacher space)
-    teacher: Body
+    teacher: torch.nn.Module  # the teacher body at its inference precision: (vectors, mask) -> float32 logits
     teacher_outputs: torch.Tensor  # [N, C], the teacher's outputs on ``real``
     regression: bool
     temperature: float  # of the divergence the student is ranked by
