@@ -33,6 +33,8 @@ def config(tmp_path_factory):
             "tasks": {"sst2": {"task": {"max_train": 60, "max_length": 24}}, "rte": {"task": {"max_train": 60, "max_length": 32}}},
             "methods": ["kd", "sage"],
             "ablation": {"tasks": ["sst2"], "variants": {"no projection": {"projector": {"name": "identity"}}}},
+            # The 60-example point is the quality table's sst2 runs again: shared, not rerun.
+            "curve": {"task": "sst2", "sizes": [30, 60], "methods": ["kd", "sage"]},
         }
     )
 
@@ -62,25 +64,31 @@ def test_merge_replaces_a_named_component_and_merges_settings():
 
 def test_plan_covers_every_task_method_seed_and_variant(config):
     keys = [(run["table"], run["task"], run["method"], run["seed"]) for run in planned_runs(config)]
-    assert len(keys) == 2 * 2 * 2 + 1 * 2 and len(set(keys)) == len(keys)
+    assert len(keys) == 2 * 2 * 2 + 1 * 2 + 2 * 2 * 2 and len(set(keys)) == len(keys)
+    small = next(run for run in planned_runs(config) if run["method"] == "sage, 30 examples")
+    assert small["table"] == "curve" and small["spec"]["task"]["max_train"] == 30
     kd = next(run for run in planned_runs(config) if run["method"] == "kd")
     assert kd["spec"]["schedule"] == {"max_epochs": 2, "batch_size": 16, "synthetic_share": 0}
 
 
 def test_every_run_completes_and_is_recorded(bench, config):
     rows, messages, _ = bench
-    assert len(rows) == 10
-    assert sum("running" in message for message in messages) == 10
+    assert len(rows) == 18
+    assert sum("running" in message for message in messages) == 14
+    assert sum("shared" in message for message in messages) == 4
     document = json.loads((config.output_dir / "results.json").read_text())
-    assert len(document["rows"]) == 10
+    assert len(document["rows"]) == 18
     for row in document["rows"]:
-        assert 0 <= row["dev"]["score"] <= 1 and row["epochs"] == 2 and len(row["curve"]) == 2
+        # A plain-KD student on the curve's 30 examples may meet the agreement stop after epoch 1.
+        assert 0 <= row["dev"]["score"] <= 1 and len(row["curve"]) == row["epochs"]
+        assert row["epochs"] == 2 or (row["table"], row["method"]) == ("curve", "kd, 30 examples")
     sage_row = next(row for row in document["rows"] if row["method"] == "sage")
     assert {"inverse_cosine", "synthetic_shift", "teacher_flip", "teacher_margin_synthetic", "divergence_synthetic"} <= set(sage_row["diagnostics"])
     assert sage_row["synthetic_epochs"] == 1 and sage_row["commit"]
-    # One teacher per task, shared by every seed and method.
+    # One teacher per task, shared by every seed and method. (This config's teachers learn from the
+    # students' subset, so the curve's 30-example point has its own; with full_train it would not.)
     for task in ("sst2", "rte"):
-        assert len({row["teacher_dev"]["score"] for row in document["rows"] if row["task"] == task}) == 1
+        assert len({row["teacher_dev"]["score"] for row in document["rows"] if row["task"] == task and row["table"] != "curve"}) == 1
 
 
 def test_a_second_run_resumes_without_redoing_rows(bench):
@@ -91,7 +99,8 @@ def test_a_second_run_resumes_without_redoing_rows(bench):
 def test_tables_parse(bench, config):
     text = (config.output_dir / "results.md").read_text()
     tables = [block for block in text.split("\n\n") if block.startswith("| ")]
-    quality, paired, convergence, diagnostics, ablation = tables[:5]
+    paired, quality, convergence, diagnostics, curve, ablation = tables[:6]
+    assert text.index("## Verdicts") < text.index("## Quality")
     header, rule, *body = quality.splitlines()
     assert header.startswith("| method | sst2 (accuracy) | rte (accuracy) | average | % of teacher |")
     assert [line.split(" | ")[0] for line in body] == ["| teacher (fine-tuned MiniLM-L6, one per task)", "| student, plain KD", "| student, SAGE"]
@@ -102,6 +111,11 @@ def test_tables_parse(bench, config):
     assert len(convergence.splitlines()) == 2 + 4
     assert diagnostics.splitlines()[0].startswith("| task | method | teacher margin, synthetic")
     assert ablation.splitlines()[2].startswith("| no projection | ")
+    header, rule, *body = curve.splitlines()
+    assert header.startswith("| training examples | student, plain KD | student, SAGE | student, SAGE − student, plain KD")
+    assert [line.split(" | ")[0] for line in body] == ["| 30", "| 60"]
+    assert all(line.endswith("(none yet (2 seeds; a verdict needs 5)) | 2 |") for line in body)
+    assert (config.output_dir / "plots" / "sst2-dev-vs-size.png").stat().st_size > 5_000
     assert (config.output_dir / "plots" / "sst2-dev-vs-time.png").stat().st_size > 5_000
 
 
@@ -124,11 +138,12 @@ def test_a_row_whose_settings_changed_runs_again(bench, config, teacher_cache, t
     monkeypatch.setenv("SAGE_CACHE_DIR", str(teacher_cache))
     rows, _, _ = bench
     moved = config.model_copy(update={"output_dir": tmp_path, "runs_dir": tmp_path / "runs"})
-    stale_key = "quality/sst2/kd/0"
+    # Not an sst2 row: those at 60 examples have twins in the curve, which they would be refreshed from.
+    stale_key = "quality/rte/kd/0"
     save_rows(tmp_path / "results.json", {key: {**row, "fingerprint": "stale"} if key == stale_key else row for key, row in rows.items()}, moved)
     messages = []
     run_bench(moved, say=messages.append)
-    assert [message for message in messages if "running" in message] == [f"[1/10] {stale_key}: running"]
+    assert [message for message in messages if "running" in message] == [f"[3/18] {stale_key}: running"]
 
 
 def test_paired_differences_give_a_t_interval_and_a_verdict_from_it_alone():

@@ -36,6 +36,20 @@ class AblationConfig(BaseModel):
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict, description="name → overrides on SAGE")
 
 
+class CurveConfig(BaseModel):
+    """A data-size curve: some of the bench's methods on one task at several training-set sizes."""
+
+    model_config = ConfigDict(extra="forbid")
+    task: str
+    sizes: list[int] = Field(min_length=2, description="task.max_train of each point of the curve")
+    methods: list[str] = Field(min_length=2, description="methods of the bench; the others are compared with the first")
+
+
+def curve_method(method: str, size: int) -> str:
+    """The name a curve's run goes by in results.json."""
+    return f"{method}, {size} examples"
+
+
 class BenchConfig(BaseModel):
     """What ``sage bench`` runs and where it writes."""
 
@@ -56,6 +70,7 @@ class BenchConfig(BaseModel):
         default_factory=lambda: ["kd"], min_length=1, description="the methods every other one is compared with, seed by seed"
     )
     ablation: AblationConfig | None = None
+    curve: CurveConfig | None = None
 
     @field_validator("tasks")
     @classmethod
@@ -80,6 +95,12 @@ class BenchConfig(BaseModel):
         unknown = [name for name in self.baselines if name not in self.methods]
         if unknown:
             raise ValueError(f"baselines {unknown} are not among the methods: {', '.join(self.methods)}")
+        if self.curve is not None:
+            if self.curve.task not in self.tasks:
+                raise ValueError(f"curve.task {self.curve.task!r} is not among the bench's tasks: {', '.join(self.tasks)}")
+            unknown = [name for name in self.curve.methods if name not in self.methods]
+            if unknown:
+                raise ValueError(f"curve.methods {unknown} are not among the methods: {', '.join(self.methods)}")
         return self
 
     @classmethod
@@ -114,6 +135,13 @@ def planned_runs(config: BenchConfig) -> list[dict[str, Any]]:
             raise ValueError(f"ablation tasks {missing} are not among the bench's tasks")
         for task in config.ablation.tasks:
             tables += [("ablation", task, name, overrides) for name, overrides in config.ablation.variants.items()]
+    if config.curve is not None:
+        curve = config.curve
+        tables += [
+            ("curve", curve.task, curve_method(method, size), merge(config.methods[method], {"task": {"max_train": size}}))
+            for size in curve.sizes
+            for method in curve.methods
+        ]
     # Seed by seed, so that a bench stopped part-way holds complete pairs for the seeds it finished.
     for seed in config.seeds:
         for table, task, method, overrides in tables:

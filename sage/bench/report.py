@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from scipy import stats  # noqa: E402
 
 import sage.tasks  # noqa: E402
-from sage.bench.config import merge, task_spec_data  # noqa: E402
+from sage.bench.config import CurveConfig, curve_method, merge, task_spec_data  # noqa: E402
 from sage.spec.file import load_spec  # noqa: E402
 
 METHOD_NAMES = {"labels": "student, labels only", "kd": "student, plain KD", "sage": "student, SAGE"}
@@ -168,6 +168,58 @@ def ablation_table(rows: Rows, tasks: Sequence[str], variants: Sequence[str]) ->
     return markdown_table(header, body)
 
 
+def curve_table(rows: Rows, curve: CurveConfig) -> str:
+    """Each method's score at each size, and each method's paired difference from the first."""
+    reference = curve.methods[0]
+    header = [
+        "training examples",
+        *(METHOD_NAMES.get(m, m) for m in curve.methods),
+        *(f"{METHOD_NAMES.get(m, m)} − {METHOD_NAMES.get(reference, reference)}: mean [95% CI]" for m in curve.methods[1:]),
+        "seeds",
+    ]
+    body = []
+    for size in curve.sizes:
+        by_method = {
+            method: {row["seed"]: row["dev"]["score"] for row in rows if (row["table"], row["method"]) == ("curve", curve_method(method, size))}
+            for method in curve.methods
+        }
+        differences, seeds = [], set(by_method[reference])
+        for method in curve.methods[1:]:
+            paired = sorted(set(by_method[method]) & set(by_method[reference]))
+            seeds &= set(paired)
+            if len(paired) > 1:
+                mean, low, high = paired_difference([(by_method[method][s] - by_method[reference][s]) * 100 for s in paired])
+                differences.append(f"{mean:+.1f} [{low:+.1f}, {high:+.1f}] ({verdict(low, high, len(paired))})")
+            else:
+                differences.append("–")
+        body.append([str(size), *(cell(list(by_method[m].values())) for m in curve.methods), *differences, str(len(seeds))])
+    return markdown_table(header, body)
+
+
+def plot_size_curve(rows: Rows, curve: CurveConfig, path) -> None:
+    """Dev score against training-set size: mean and standard deviation over seeds, per method."""
+    figure, axes = plt.subplots(figsize=(6, 4), dpi=120)
+    for method in curve.methods:
+        points = []
+        for size in curve.sizes:
+            values = [row["dev"]["score"] * 100 for row in rows if (row["table"], row["method"]) == ("curve", curve_method(method, size))]
+            if values:
+                points.append((size, *mean_std(values)))
+        if points:
+            sizes, means, stds = zip(*points)
+            axes.errorbar(sizes, means, yerr=stds, marker="o", capsize=3, label=METHOD_NAMES.get(method, method))
+    axes.set_xscale("log")
+    axes.set_xticks(curve.sizes, [str(size) for size in curve.sizes])
+    axes.set_xlabel("training examples")
+    axes.set_ylabel(f"dev {'/'.join(sage.tasks.get(curve.task).metrics)} × 100")
+    axes.set_title(f"{curve.task}: dev score against training-set size (mean ± std over seeds)")
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
 def plot_curves(rows: Rows, task: str, methods: Sequence[str], path) -> None:
     """Dev score against wall time, one line per seed, one colour per method."""
     figure, axes = plt.subplots(figsize=(6, 4), dpi=120)
@@ -219,14 +271,14 @@ def write_report(config, rows: Rows) -> None:
                 else []
             ),
         ]),
-        "## Quality",
-        quality_table(rows, tasks, methods),
-        "### Against the baselines, paired by seed",
+        "## Verdicts: each method against the baselines, paired by seed",
         "Seed s of every method shares its student initialisation and its real batches, in the same order, with seed s"
         " of the baseline. Cells are the mean per-seed difference in dev score × 100 with its 95% t interval; the verdict"
         f" follows from the interval alone, from {VERDICT_SEEDS} seeds on.",
         *(paired_table(rows, tasks, methods, baseline) for baseline in config.baselines),
         config.notes.strip(),
+        "## Quality",
+        quality_table(rows, tasks, methods),
         "## Convergence: epochs to 99% train agreement, and wall time",
         convergence_table(rows, tasks, methods),
     ]
@@ -247,6 +299,16 @@ def write_report(config, rows: Rows) -> None:
         " better than the mean vector).",
         diagnostics_table(rows, "quality", tasks, synthesising),
     ]
+    if config.curve is not None:
+        path = plots / f"{config.curve.task}-dev-vs-size.png"
+        plot_size_curve(rows, config.curve, path)
+        sections += [
+            f"## Data-size curve, {config.curve.task}",
+            f"The same methods, seeds and teacher on {', '.join(map(str, config.curve.sizes))} training examples"
+            " (the first rows of one fixed permutation of the train split).",
+            curve_table(rows, config.curve),
+            f"![{config.curve.task}: dev score against training-set size](plots/{path.name})",
+        ]
     if config.ablation is not None:
         variants = list(config.ablation.variants)
         sections += [

@@ -106,10 +106,11 @@ def run_bench(config: BenchConfig, say: Callable[[str], None] = print, report_on
     rows = load_rows(results_path)
     by_fingerprint = {row["fingerprint"]: row for row in rows.values()}
     plan = planned_runs(config)
+    # Every spec is resolved before the first run, so that a bad one stops the bench before hours of work.
+    specs = [load_spec(run["spec"], [f"output_dir={config.runs_dir / run_key(run).replace('/', '-')}"]) for run in plan]
     current: dict[str, str] = {}  # run key → fingerprint of the spec the config asks for now
-    for number, run in enumerate(plan, start=1):
+    for number, (run, spec) in enumerate(zip(plan, specs), start=1):
         key = run_key(run)
-        spec = load_spec(run["spec"], [f"output_dir={config.runs_dir / key.replace('/', '-')}"])
         current[key] = spec.fingerprint()
         # A row made from other settings (the config changed since) is stale and runs again.
         if report_only or (key in rows and rows[key]["fingerprint"] == current[key]):
