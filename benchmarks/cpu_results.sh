@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The runs behind docs/results.md: SAGE, plain KD and labels-only students on SST-2 and RTE,
+# The runs behind docs/results-single-runs.md: SAGE, plain KD and labels-only students on SST-2 and RTE,
 # sized for a 2-core CPU. Every run of a task shares one cached fine-tuned teacher.
 set -euo pipefail
 export HF_HUB_OFFLINE=1 SAGE_DATA_DIR="${SAGE_DATA_DIR:-../shared/glue}"
