@@ -16,7 +16,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 python3 -c "import torch, transformers, umap; print('torch', torch.__version__, 'transformers', transformers.__version__, 'umap', umap.__version__)" | tee -a "$OUT/machine.txt"
 
 finetune=(--set "teacher.finetune.backbone=$PWD/.device/minilm" --set teacher.finetune.batch_size=64 --set teacher.finetune.epochs=2)
-python3 benchmarks/sage_vs_kd.py "${subset[@]}" --epochs "$EPOCHS" --batch-size 256 --lr 3e-4 --fit-max 4000 "${finetune[@]}" \
+python3 benchmarks/sage_vs_kd.py "${subset[@]}" --repeats 1 --epochs "$EPOCHS" --batch-size 256 --lr 3e-4 --fit-max 4000 "${finetune[@]}" \
   --output "$OUT/sst2" 2>&1 | grep -v "^Loading\|Writing model" | tee "$OUT/sage_vs_kd.log"
 
 python3 -m sage.cli run examples/sst2-cpu.yaml --set "task.max_train=${MAX_TRAIN:-null}" --set "schedule.max_epochs=$EPOCHS" \
