@@ -252,6 +252,12 @@ def write_report(config, rows: Rows) -> None:
     command = config.command or "sage bench <config>"
     full_train_teachers = [task for task in tasks if load_spec(task_spec_data(config, task)).teacher.finetune.full_train]
 
+    def evaluation_of(chosen: Sequence[str]) -> str:
+        held = {task: load_spec(task_spec_data(config, task)).task.holdout for task in chosen}
+        if not any(held.values()):
+            return "the full dev sets"
+        return ", ".join(f"{task} {f'{held[task]} held-out train rows' if held[task] else 'dev'}" for task in chosen)
+
     def sizes_of(chosen: Sequence[str]) -> str:
         return ", ".join(f"{task} {'/'.join(map(str, sizes[task])) or '–'}" for task in chosen)
 
@@ -263,7 +269,7 @@ def write_report(config, rows: Rows) -> None:
             f"- Machine: {', '.join(machines) or 'no runs yet'}.",
             f"- Seeds: {', '.join(map(str, config.seeds))}; cells are mean ± standard deviation over seeds, × 100"
             " (a score is the mean of the task's GLUE metrics).",
-            f"- Training examples per task: {sizes_of(tasks)}; the full dev sets.",
+            f"- Training examples per task: {sizes_of(tasks)}; scored on {evaluation_of(tasks)}.",
             "- One teacher per task, fine-tuned once and shared by every seed and variant; its row has no spread.",
             *(
                 [f"- Teachers fine-tuned on the whole train split, not the students' subset: {', '.join(full_train_teachers)}."]
