@@ -71,6 +71,12 @@ def test_plan_covers_every_task_method_seed_and_variant(config):
     assert kd["spec"]["schedule"] == {"max_epochs": 2, "batch_size": 16, "synthetic_share": 0}
 
 
+def test_plan_runs_task_by_task_and_seed_by_seed_within_a_task(config):
+    tasks = list(config.tasks)
+    order = [(tasks.index(run["task"]), run["seed"]) for run in planned_runs(config)]
+    assert order == sorted(order)  # one teacher at a time; a stopped bench holds complete pairs
+
+
 def test_every_run_completes_and_is_recorded(bench, config):
     rows, messages, _ = bench
     assert len(rows) == 18

@@ -12,6 +12,7 @@ import yaml
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 import sage
+import sage.provenance
 from sage.models.finetune import teacher_cache_dir
 from sage.spec import FinetuneSpec
 
@@ -211,6 +212,21 @@ def test_a_teachers_cache_folder_depends_on_its_rows_not_on_how_they_were_chosen
     folders = [teacher_cache_dir(task, rows, FinetuneSpec(full_train=flag), 32) for flag in (False, True)]
     assert folders[0] == folders[1]
     assert teacher_cache_dir(task, rows.select(range(40)), FinetuneSpec(), 32) != folders[0]
+
+
+def test_a_teachers_cache_folder_changes_with_the_backbones_contents_and_the_library_versions(tmp_path, monkeypatch):
+    task = sage.tasks.get("sst2")
+    rows = task.load("train").select(range(50))
+    backbone = tmp_path / "backbone"
+    backbone.mkdir()
+    (backbone / "config.json").write_text("{}")
+    settings = FinetuneSpec(backbone=str(backbone))
+    before = teacher_cache_dir(task, rows, settings, 32)
+    (backbone / "config.json").write_text('{"hidden_size": 8}')  # same path, other weights
+    replaced = teacher_cache_dir(task, rows, settings, 32)
+    assert replaced != before
+    monkeypatch.setattr(sage.provenance, "package_versions", lambda: {"torch": "another"})
+    assert teacher_cache_dir(task, rows, settings, 32) != replaced
 
 
 def test_kd_and_sage_of_one_seed_share_the_warmup_and_the_real_batch_order(tmp_path, monkeypatch):

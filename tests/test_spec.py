@@ -184,6 +184,18 @@ def test_output_dir_defaults_to_a_hash_of_the_spec():
     assert str(first.run_dir()).startswith("runs/sst2-")
 
 
+def test_a_specs_fingerprint_changes_with_the_numerics_and_library_versions(monkeypatch):
+    """A bench row is reused only while nothing that could move its numbers has changed."""
+    import sage.provenance
+
+    spec = sage.SageSpec(seed=1)
+    before = spec.fingerprint()
+    monkeypatch.setattr(sage.provenance, "NUMERICS_VERSION", sage.provenance.NUMERICS_VERSION + 1)
+    bumped = spec.fingerprint()
+    monkeypatch.setattr(sage.provenance, "package_versions", lambda: {"torch": "another"})
+    assert len({before, bumped, spec.fingerprint()}) == 3
+
+
 def test_component_constructor_errors_are_spec_errors(tmp_path):
     path = write(tmp_path, "task: {name: sst2}\nsampler: {name: knn, k: 0}\n")
     with pytest.raises(SpecError, match=rf"{path}:2: sampler: invalid sampler 'knn': k must be >= 1, got 0"):

@@ -142,12 +142,15 @@ def planned_runs(config: BenchConfig) -> list[dict[str, Any]]:
             for size in curve.sizes
             for method in curve.methods
         ]
-    # Seed by seed, so that a bench stopped part-way holds complete pairs for the seeds it finished.
-    for seed in config.seeds:
-        for table, task, method, overrides in tables:
-            data = merge(task_spec_data(config, task), overrides)
-            data["seed"] = seed
-            runs.append({"table": table, "task": task, "method": method, "seed": seed, "spec": data})
+    # Task by task, so that one teacher is fine-tuned (or found in the cache) at a time; within a
+    # task seed by seed, so that a bench stopped part-way holds complete pairs for the seeds it finished.
+    for task_name in dict.fromkeys(task for _, task, _, _ in tables):
+        for seed in config.seeds:
+            for table, task, method, overrides in tables:
+                if task == task_name:
+                    data = merge(task_spec_data(config, task), overrides)
+                    data["seed"] = seed
+                    runs.append({"table": table, "task": task, "method": method, "seed": seed, "spec": data})
     return runs
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,18 +24,8 @@ import torch
 from sage.bench.config import TARGET_AGREEMENT, BenchConfig, planned_runs
 from sage.bench.report import DIAGNOSTICS, write_report
 from sage.engine import build
+from sage.provenance import code_version
 from sage.spec.file import load_spec
-
-
-def code_version() -> str:
-    """The commit of the sage checkout that runs, with ``+changes`` when its tree differs; "unknown" outside git."""
-    folder = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=folder, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=folder.parent, capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("+changes" if dirty else "")
 
 
 def run_key(run: Mapping[str, Any]) -> str:

