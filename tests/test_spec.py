@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 import yaml
@@ -200,3 +201,189 @@ def test_component_constructor_errors_are_spec_errors(tmp_path):
     path = write(tmp_path, "task: {name: sst2}\nsampler: {name: knn, k: 0}\n")
     with pytest.raises(SpecError, match=rf"{path}:2: sampler: invalid sampler 'knn': k must be >= 1, got 0"):
         load_spec(path)
+
+
+@pytest.mark.parametrize(
+    ("section", "arguments", "name"),
+    [
+        ("student", {"layers": [0, 1]}, "truncated"),
+        ("projector", {"n_components": 3}, "umap"),
+        ("sampler", {"k": 5}, "knn"),
+        ("loss", {"temperature": 1.0}, "soft_ce"),
+        ("synthesis", {"fit_max": 1000}, "paper"),
+    ],
+)
+def test_a_section_of_arguments_only_keeps_its_default_component(tmp_path, section, arguments, name):
+    path = write(tmp_path, "task: {name: sst2}\n")
+    argument, value = next(iter(arguments.items()))
+    from_file = load_spec(path, [f"{section}.{argument}={json.dumps(value)}"])
+    from_dict = load_spec({section: arguments})
+    for spec in (from_file, from_dict, sage.build({section: arguments}, progress=False).spec):
+        assert getattr(spec, section).name == name
+        assert getattr(spec, section).arguments[argument] == value
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("n_neighbors: 1", "n_neighbors must be >= 2"),
+        ("n_components: 0", "n_components must be >= 1, got 0"),
+        ("min_dist: 1.5", "min_dist must be in [0, 1]"),
+        ("metric: foo", "unknown metric 'foo'; umap-learn's metrics: "),
+    ],
+)
+def test_umap_settings_are_checked_with_the_spec(tmp_path, setting, message):
+    path = write(tmp_path, f"task: {{name: sst2}}\nprojector:\n  {setting}\n")
+    with pytest.raises(SpecError) as error:
+        load_spec(path)
+    (problem,) = error.value.problems
+    assert problem.startswith(f"{path}:2: projector: invalid projector 'umap': {message}")
+    assert "inverse: fast with outside: clip" not in problem  # the settings in use are not advice
+    if "metric" in setting:
+        assert {"cosine", "euclidean", "manhattan"} <= set(problem.split("metrics: ")[1].split(", "))
+
+
+def test_a_bad_override_into_an_absent_section_names_the_override(tmp_path):
+    path = write(tmp_path, "task: {name: sst2}\n")
+    with pytest.raises(SpecError, match=r"--set projector.n_neighbors=1: projector: invalid projector 'umap': n_neighbors"):
+        load_spec(path, ["projector.n_neighbors=1"])
+
+
+def _model_folder(folder, num_hidden_layers: int = 6):
+    """A folder holding only a BERT config, which is all the spec reads of a teacher."""
+    from transformers import BertConfig
+
+    BertConfig(num_hidden_layers=num_hidden_layers, hidden_size=64, num_attention_heads=4, intermediate_size=128).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "message"),
+    [
+        ("student.layers=[0, 99]", "student", "invalid student 'truncated' for the 6-block backbone all-MiniLM-L6-v2 "
+         "(the default): layers [99] do not exist: the teacher's blocks are 0..5"),
+        ("student.layers=[0, 0]", "student", "invalid student 'truncated': layers must be distinct teacher blocks, got [0, 0]"),
+        ("student.layers=[-1]", "student", "invalid student 'truncated': layers are teacher block indices from 0"),
+        ("teacher.interface_layer=99", "teacher.interface_layer", "interface_layer must be in 0..5 for the 6-block backbone"),
+        ("teacher.interface_layer=6", "teacher.interface_layer", "interface_layer must be in 0..5"),
+    ],
+)
+def test_layer_indices_are_checked_against_the_backbone(override, field, message):
+    with pytest.raises(SpecError) as error:
+        load_spec({}, [override])
+    (problem,) = error.value.problems
+    assert problem.startswith(f"--set {override}: {field}: {message}")
+    assert load_spec({}, ["student.layers=[5, 0]", "teacher.interface_layer=5"]).student.arguments["layers"] == [5, 0]
+
+
+def test_layers_are_checked_against_the_given_teacher_or_backbone(tmp_path):
+    teacher = _model_folder(tmp_path / "teacher", num_hidden_layers=2)
+    path = write(tmp_path, f"teacher: {{path: {teacher}}}\n")
+    # The default student's layers [0, 2, 4], which no line of the file gives.
+    with pytest.raises(SpecError, match=rf"{path}: student: .* for the 2-block teacher {teacher}: layers \[2, 4\] do not exist"):
+        load_spec(path)
+    assert load_spec(path, ["student.layers=[1]"]).student.arguments["layers"] == [1]
+    with pytest.raises(SpecError, match=r"teacher.interface_layer: interface_layer must be in 0..1 for the 2-block backbone"):
+        load_spec({"teacher": {"interface_layer": 2, "finetune": {"backbone": str(teacher)}}, "student": {"layers": [0]}})
+    # A hub name that is not cached here cannot be read, and is left to fine-tuning.
+    assert load_spec({"teacher": {"finetune": {"backbone": "org/not-cached"}}, "student": {"layers": [99]}})
+
+
+def test_a_fresh_student_is_checked_against_the_teachers_shape():
+    with pytest.raises(SpecError, match="num_attention_heads must divide the teacher's hidden size 384, got 5"):
+        load_spec({"student": {"name": "fresh", "num_attention_heads": 5}})
+    with pytest.raises(SpecError, match=r"with interface_layer 2 the student's blocks must be shaped like the teacher's, got intermediate_size 512"):
+        load_spec({"teacher": {"interface_layer": 2}, "student": {"name": "fresh", "intermediate_size": 512}})
+    assert load_spec({"student": {"name": "fresh", "intermediate_size": 512, "num_attention_heads": 6}})
+
+
+def test_a_teacher_path_that_is_not_a_model_folder_is_a_spec_error(tmp_path):
+    path = write(tmp_path, "task: {name: sst2}\nteacher:\n  path: /no/such/teacher\n")
+    with pytest.raises(SpecError, match=rf"{path}:3: teacher.path: /no/such/teacher does not exist; give a fine-tuned"):
+        load_spec(path)
+    with pytest.raises(SpecError, match=r"teacher.path: .* is not a Hugging Face model folder \(it has no config.json\)"):
+        load_spec({"teacher": {"path": str(tmp_path)}})
+
+
+@pytest.mark.parametrize(
+    ("setting", "field", "message"),
+    [
+        ("task: {max_train: true}", "task.max_train", "Input should be a valid integer (got True)"),
+        ("schedule: {max_epochs: 2.0}", "schedule.max_epochs", "Input should be a valid integer (got 2.0)"),
+        ("schedule: {keep_real: 1}", "schedule.keep_real", "Input should be a valid boolean (got 1)"),
+        ("schedule: {lr: true}", "schedule.lr", "Input should be a valid number, not a boolean (got True)"),
+        ("teacher: {finetune: {full_train: 'true'}}", "teacher.finetune.full_train", "Input should be a valid boolean (got 'true')"),
+        ("sampler: {k: true}", "sampler.k", "Input should be a valid integer (got True)"),
+        ("synthesis: {refit_each_epoch: 0}", "synthesis.refit_each_epoch", "Input should be a valid boolean (got 0)"),
+        ("student: {layers: [0, true]}", "student.layers.1", "Input should be a valid integer (got True)"),
+    ],
+)
+def test_integers_and_booleans_are_strict(tmp_path, setting, field, message):
+    path = write(tmp_path, setting + "\n")
+    with pytest.raises(SpecError) as error:
+        load_spec(path)
+    assert error.value.problems == [f"{path}:1: {field}: {message}"]
+
+
+def test_numbers_still_take_integers_and_overrides_still_parse_as_yaml():
+    spec = load_spec({"schedule": {"lr": 1, "hard_fraction": 1}}, ["schedule.max_epochs=3", "schedule.keep_real=false"])
+    assert spec.schedule.lr == 1.0 and isinstance(spec.schedule.lr, float) and spec.schedule.hard_fraction == 1.0
+    assert spec.schedule.max_epochs == 3 and spec.schedule.keep_real is False
+
+
+def test_a_duplicate_key_names_its_second_line(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        schedule:
+          max_epochs: 3
+          lr: 1.0e-4
+          max_epochs: 5
+        """,
+    )
+    with pytest.raises(SpecError) as error:
+        load_spec(path)
+    assert error.value.problems == [f"{path}:4: max_epochs: duplicate key, first given at line 2; give each key once"]
+    path = write(tmp_path, "task: {name: sst2}\nseed: 1\ntask: {name: rte}\n")
+    with pytest.raises(SpecError, match=rf"{path}:3: task: duplicate key, first given at line 1"):
+        load_spec(path)
+    with pytest.raises(SpecError, match=r"--set projector={a: 1, a: 2}: the value is not valid YAML"):
+        load_spec({}, ["projector={a: 1, a: 2}"])
+
+
+def test_python_tags_are_still_refused(tmp_path):
+    path = write(tmp_path, "seed: !!python/object/apply:os.getpid []\n")
+    with pytest.raises(SpecError, match=rf"{path}: not valid YAML or JSON: .*python/object/apply:os.getpid"):
+        load_spec(path)
+
+
+def test_relative_paths_in_a_spec_file_are_read_from_its_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "specs"
+    teacher = _model_folder(folder / "teacher")
+    path = write(
+        folder.parent,
+        """
+        task: {name: sst2, data_dir: ../glue}
+        teacher: {path: teacher}
+        student: {layers: [0]}
+        output_dir: out/run
+        """,
+        name="specs/spec.yaml",
+    )
+    monkeypatch.chdir(tmp_path.parent)  # anywhere but the spec's folder
+    spec = load_spec(path, ["seed=1"])
+    assert spec.task.data_dir == tmp_path / "glue"
+    assert spec.teacher.path == teacher
+    assert spec.output_dir == folder / "out" / "run"
+    resolved = yaml.safe_load(save_spec(spec, tmp_path / "resolved.yaml").read_text())
+    assert resolved["task"]["data_dir"] == str(tmp_path / "glue") and resolved["output_dir"] == str(folder / "out" / "run")
+    # Mappings and overrides mean the current folder, as a path on the command line does.
+    assert load_spec({"task": {"data_dir": "glue"}}).task.data_dir == Path("glue")
+    assert load_spec(path, ["output_dir=elsewhere"]).output_dir == Path("elsewhere")
+
+
+def test_a_fingerprint_does_not_move_for_a_spec_without_relative_paths(tmp_path):
+    data = {"task": {"name": "sst2", "data_dir": str(tmp_path / "glue"), "max_train": 200}, "seed": 3}
+    path = write(tmp_path, yaml.safe_dump(data))
+    assert load_spec(path).fingerprint() == sage.SageSpec(**data).fingerprint() == load_spec(data).fingerprint()
+    assert load_spec(path).resolved() == sage.SageSpec(**data).resolved()

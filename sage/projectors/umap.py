@@ -9,7 +9,8 @@ import umap.layouts
 import umap.umap_
 import umap.utils
 from numba.core.registry import CPUDispatcher
-from umap.distances import named_distances_with_gradients
+from pynndescent.distances import named_distances as pynndescent_distances
+from umap.distances import named_distances, named_distances_with_gradients
 from scipy.spatial import Delaunay, cKDTree
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted
@@ -35,6 +36,10 @@ def cache_compilation() -> None:
 
 
 cache_compilation()
+
+# The metric names umap-learn accepts for vectors: its own, then pynndescent's (without a
+# gradient, so no exact inverse). "precomputed" is left out: sage passes vectors, not distances.
+METRICS = frozenset(named_distances) | frozenset(pynndescent_distances)
 
 # Below this many points umap-learn computes every pairwise distance exactly (and above it
 # searches approximately, with NN-descent).
@@ -114,6 +119,7 @@ class UMAPProjector(Projector):
         self.refine_steps = refine_steps
         self.outside = outside
         self.random_state = random_state
+        self._check_settings()
 
     def clip(self, Z: np.ndarray) -> np.ndarray:
         """``Z`` with each point outside the training hull moved just inside it, the rest kept."""
@@ -142,7 +148,7 @@ class UMAPProjector(Projector):
         return Z
 
     def _fit(self, X: np.ndarray) -> np.ndarray:
-        self._check_invertible()
+        self._check_settings()  # again: set_params may have changed them since construction
         # umap-learn runs single-threaded when seeded, and warns unless told n_jobs=1.
         seeded = {} if self.random_state is None else {
             "random_state": self.random_state,
@@ -219,17 +225,32 @@ class UMAPProjector(Projector):
             self._triangulation = (triangulation, cKDTree(embedding))
         return self._triangulation
 
-    def _check_invertible(self) -> None:
-        """Fail before fitting if the chosen inverse could not invert the result.
+    def _check_settings(self) -> None:
+        """Refuse settings that umap-learn, or the chosen inverse, cannot work with, before any fit.
 
-        Only umap-learn's exact inverse and ``outside="reject"`` triangulate the embedding,
-        which needs 2-D at least and does not finish at 8-D or more.
+        The spec builds every component when it is validated, so these reach the user as spec
+        errors, before the teacher is fine-tuned. Only umap-learn's exact inverse and
+        ``outside="reject"`` triangulate the embedding, which needs 2-D at least and does not
+        finish at 8-D or more.
         """
-        triangulates = self.inverse == "exact" or self.outside == "reject"
-        if self.n_components < 1 or (triangulates and not 2 <= self.n_components <= 7):
+        if self.n_components < 1:
+            raise ValueError(f"n_components must be >= 1, got {self.n_components}")
+        if self.n_neighbors < 2:
+            raise ValueError(f"n_neighbors must be >= 2 (a neighbourhood needs another point), got {self.n_neighbors}")
+        if not 0 <= self.min_dist <= 1:
+            raise ValueError(f"min_dist must be in [0, 1] (0 up to umap-learn's spread, 1), got {self.min_dist}")
+        if self.metric not in METRICS:
+            raise ValueError(f"unknown metric {self.metric!r}; umap-learn's metrics: {', '.join(sorted(METRICS))}")
+        if self.inverse_neighbors < 1:
+            raise ValueError(f"inverse_neighbors must be >= 1, got {self.inverse_neighbors}")
+        if self.refine_steps < 0:
+            raise ValueError(f"refine_steps must be >= 0, got {self.refine_steps}")
+        triangulating = ["inverse: exact"] if self.inverse == "exact" else []
+        if self.outside == "reject":
+            triangulating.append("outside: reject")
+        if triangulating and not 2 <= self.n_components <= 7:
             raise ValueError(
-                f"the umap projector with inverse={self.inverse!r} and outside={self.outside!r} needs "
-                f"{'2 <= n_components <= 7' if triangulates else 'n_components >= 1'}, got {self.n_components}: "
+                f"with {' and '.join(triangulating)}, n_components must be in 2..7, got {self.n_components}: "
                 "umap-learn's inverse_transform and the hull test triangulate the embedding, which needs "
                 "at least 2-D and does not finish at 8-D or more; use inverse: fast with outside: clip, "
                 "or the 'pca' or 'tsne' projector"

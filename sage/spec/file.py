@@ -1,27 +1,61 @@
-"""Loading a ``SageSpec`` from YAML or JSON, with ``--set`` overrides and errors that point at lines."""
+"""Loading a ``SageSpec`` from YAML or JSON, with ``--set`` overrides and errors that point at lines.
+
+A spec file is read with a safe loader (no ``!!python`` tags) that also refuses a key given
+twice in one mapping, where plain YAML would silently keep the last.
+"""
 
 from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from sage.errors import InputError
 from sage.spec.schema import SageSpec
 
 Location = tuple[str | int, ...]
 
+# The spec's paths that a spec file may give relative to its own folder.
+RELATIVE_PATHS: tuple[Location, ...] = (("task", "data_dir"), ("teacher", "path"), ("output_dir",))
 
-class SpecError(ValueError):
+
+class SpecError(InputError):
     """A spec that does not validate; every problem names where it is (file and line, or override) and the field."""
 
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)
         super().__init__("invalid spec:\n" + "\n".join(f"  {problem}" for problem in self.problems))
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A key given twice in one YAML mapping."""
+
+    def __init__(self, key: Any, line: int, first_line: int) -> None:
+        self.key, self.line, self.first_line = key, line, first_line
+        super().__init__(problem=f"duplicate key {key!r} at line {line} (first at line {first_line})")
+
+
+class SpecLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate keys (a ``<<`` merge may still be overridden)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue  # the base constructor refuses it
+            line = key_node.start_mark.line + 1
+            if key in first_lines:
+                raise DuplicateKeyError(key, line, first_lines[key])
+            first_lines[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def _key_lines(node: yaml.Node, path: Location = ()) -> dict[Location, int]:
@@ -46,8 +80,12 @@ def read_spec_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[Locati
         raise FileNotFoundError(f"spec file not found: {path}")
     text = path.read_text(encoding="utf-8")
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=SpecLoader)
+        data = yaml.load(text, Loader=SpecLoader)
+    except DuplicateKeyError as error:
+        raise SpecError(
+            [f"{path}:{error.line}: {error.key}: duplicate key, first given at line {error.first_line}; give each key once"]
+        ) from None
     except yaml.YAMLError as error:
         raise SpecError([f"{path}: not valid YAML or JSON: {error}"]) from None
     if data is None:
@@ -69,8 +107,26 @@ def apply_override(data: dict[str, Any], override: str) -> Location:
         if not isinstance(child, dict):
             raise SpecError([f"--set {override}: {part!r} is a value, not a section"])
         target = child
-    target[path[-1]] = yaml.safe_load(raw_value) if raw_value.strip() else None
+    try:
+        target[path[-1]] = yaml.load(raw_value, Loader=SpecLoader) if raw_value.strip() else None
+    except yaml.YAMLError as error:
+        raise SpecError([f"--set {override}: the value is not valid YAML: {error}"]) from None
     return path
+
+
+def resolve_relative_paths(data: dict[str, Any], folder: Path) -> None:
+    """Make the relative paths among ``RELATIVE_PATHS`` in ``data`` absolute, read from ``folder``.
+
+    A spec file's paths are relative to the file, so that it means the same run from any working
+    directory; the resolved spec, written beside the results, then holds absolute paths.
+    """
+    for *sections, key in RELATIVE_PATHS:
+        target: Any = data
+        for section in sections:
+            target = target.get(section) if isinstance(target, dict) else None
+        value = target.get(key) if isinstance(target, dict) else None
+        if isinstance(value, str) and not Path(value).is_absolute():
+            target[key] = os.path.abspath(folder / value)
 
 
 def _section_fields(loc: Location) -> list[str] | None:
@@ -85,9 +141,17 @@ def _section_fields(loc: Location) -> list[str] | None:
     return list(model.model_fields)
 
 
-def _describe(error: Mapping[str, Any], origins: Mapping[Location, str], default_origin: str) -> str:
+def _origin(loc: Location, origins: Mapping[Location, str], default_origin: str) -> str:
+    """Where the value at ``loc`` was given: at its own key or the nearest above it, else at the
+    first key below it (a ``--set`` into a section the file does not have)."""
+    above = next((origins[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in origins), None)
+    below = next((origin for key, origin in origins.items() if loc and key[: len(loc)] == loc), None)
+    return above or below or default_origin
+
+
+def describe_problem(error: Mapping[str, Any], origins: Mapping[Location, str], default_origin: str) -> str:
     loc = tuple(error["loc"])
-    origin = next((origins[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in origins), default_origin)
+    origin = _origin(loc, origins, default_origin)
     field = ".".join(str(part) for part in loc) or "(top level)"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
@@ -99,7 +163,12 @@ def _describe(error: Mapping[str, Any], origins: Mapping[Location, str], default
 
 
 def load_spec(source: SageSpec | Mapping[str, Any] | str | os.PathLike, overrides: Sequence[str] = ()) -> SageSpec:
-    """A validated spec from a ``SageSpec``, a mapping, or a YAML/JSON file, with overrides applied."""
+    """A validated spec from a ``SageSpec``, a mapping, or a YAML/JSON file, with overrides applied.
+
+    Relative ``task.data_dir``, ``teacher.path`` and ``output_dir`` in a file are read from the
+    file's folder; in a mapping, a ``SageSpec`` or an override they are relative to the current
+    directory, as a path given on the command line is.
+    """
     if isinstance(source, SageSpec) and not overrides:
         return source
     if isinstance(source, SageSpec):
@@ -108,13 +177,14 @@ def load_spec(source: SageSpec | Mapping[str, Any] | str | os.PathLike, override
         data, origins, default_origin = copy.deepcopy(dict(source)), {}, "spec"
     else:
         data, origins = read_spec_file(source)
+        resolve_relative_paths(data, Path(source).parent)
         default_origin = str(source)
     for override in overrides:
         origins[apply_override(data, override)] = f"--set {override}"
     try:
         return SageSpec.model_validate(data)
     except ValidationError as error:
-        raise SpecError([_describe(e, origins, default_origin) for e in error.errors()]) from error
+        raise SpecError([describe_problem(e, origins, default_origin) for e in error.errors()]) from error
 
 
 def save_spec(spec: SageSpec, path: str | os.PathLike) -> Path:

@@ -2,22 +2,32 @@
 
 Component sections name a registered component and give its arguments in the same
 mapping, ``projector: {name: umap, n_components: 2}``; the arguments are validated against
-the component's own signature, as thinc/confection do with registered functions.
+the component's own signature, as thinc/confection do with registered functions. A section
+that gives only arguments, ``projector: {n_components: 3}``, keeps its default component.
+
+Integers and booleans are strict: ``true`` is not 1, 1 is not ``true`` and 2.0 is not 2, so a
+slip in a spec is an error rather than a run with other settings. Numbers take ints (``lr: 1``)
+and numeric strings, but not booleans.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import hashlib
 import inspect
 import json
+import types
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 import catalogue
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     ValidationError,
     create_model,
     field_validator,
@@ -25,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
+from transformers import AutoConfig, PretrainedConfig
 
 import sage.losses
 import sage.projectors
@@ -44,6 +55,32 @@ def _spec_error(loc: tuple[str | int, ...], message: str, value: Any) -> Validat
     return ValidationError.from_exception_data("SageSpec", [detail])
 
 
+def _not_a_boolean(value: Any) -> Any:
+    """Refuse a boolean where a number belongs: pydantic would read ``lr: true`` as 1.0."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("float_type", "Input should be a valid number, not a boolean")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_not_a_boolean)]
+_STRICT_TYPES: dict[type, Any] = {int: StrictInt, bool: StrictBool, float: Number}
+_CONTAINERS = (list, tuple, set, frozenset, dict, collections.abc.Sequence, collections.abc.Mapping)
+
+
+def _strict(annotation: Any) -> Any:
+    """``annotation`` with ``int``, ``bool`` and ``float``, also inside unions and containers,
+    replaced by the spec's strict types, so that component arguments are held to the same rules
+    as the spec's own fields."""
+    if isinstance(annotation, type):
+        return _STRICT_TYPES.get(annotation, annotation)
+    origin, arguments = get_origin(annotation), get_args(annotation)
+    if origin in (Union, types.UnionType):
+        return Union[tuple(_strict(argument) for argument in arguments)]
+    if origin in _CONTAINERS and arguments:
+        return origin[tuple(_strict(argument) for argument in arguments)]
+    return annotation
+
+
 def _signature_model(kind: str, name: str, factory: Any) -> type[BaseModel]:
     """A pydantic model of the arguments ``factory`` accepts, built from its signature."""
     signature = inspect.signature(factory, eval_str=True)
@@ -53,7 +90,7 @@ def _signature_model(kind: str, name: str, factory: Any) -> type[BaseModel]:
         if parameter.kind is inspect.Parameter.VAR_KEYWORD:
             accepts_any = True
         elif parameter.kind is not inspect.Parameter.VAR_POSITIONAL:
-            annotation = Any if parameter.annotation is inspect.Parameter.empty else parameter.annotation
+            annotation = Any if parameter.annotation is inspect.Parameter.empty else _strict(parameter.annotation)
             default = ... if parameter.default is inspect.Parameter.empty else parameter.default
             fields[parameter.name] = (annotation, default)
     config = ConfigDict(extra="allow" if accepts_any else "forbid", arbitrary_types_allowed=True, protected_namespaces=())
@@ -61,7 +98,11 @@ def _signature_model(kind: str, name: str, factory: Any) -> type[BaseModel]:
 
 
 class ComponentSpec(BaseModel):
-    """``{name: <registered name>, <argument>: <value>, ...}`` for one component kind."""
+    """``{name: <registered name>, <argument>: <value>, ...}`` for one component kind.
+
+    Each kind's ``name`` defaults to the component the spec uses when the section is absent, so
+    ``--set projector.n_components=3`` changes SAGE's UMAP rather than asking for a name.
+    """
 
     model_config = ConfigDict(extra="allow")
     kind: ClassVar[str]
@@ -117,21 +158,25 @@ class ComponentSpec(BaseModel):
 class StudentSpec(ComponentSpec):
     kind = "student"
     registry = sage.students.registry
+    name: str = "truncated"
 
 
 class ProjectorSpec(ComponentSpec):
     kind = "projector"
     registry = sage.projectors.registry
+    name: str = "umap"
 
 
 class SamplerSpec(ComponentSpec):
     kind = "sampler"
     registry = sage.samplers.registry
+    name: str = "knn"
 
 
 class LossSpec(ComponentSpec):
     kind = "loss"
     registry = sage.losses.registry
+    name: str = "soft_ce"
 
 
 class SynthesisSpec(ComponentSpec):
@@ -146,6 +191,7 @@ class SynthesisSpec(ComponentSpec):
 
     kind = "synthesis strategy"
     registry = sage.synthesis.strategies.registry
+    name: str = "paper"
 
     parents: Literal["hard", "random"] = "hard"
     space: Literal["interface", "teacher"] = "interface"
@@ -162,15 +208,15 @@ class Section(BaseModel):
 class TaskSpec(Section):
     name: str = "sst2"
     data_dir: Path | None = Field(None, description="folder of GLUE TSVs; default $SAGE_DATA_DIR, else the hub")
-    max_train: int | None = Field(None, gt=0, description="train on a seeded random subset of this size")
-    subset_seed: int = Field(0, description="seed of the subset; fixed across run seeds so students see the same data")
-    holdout: int | None = Field(
+    max_train: StrictInt | None = Field(None, gt=0, description="train on a seeded random subset of this size")
+    subset_seed: StrictInt = Field(0, description="seed of the subset; fixed across run seeds so students see the same data")
+    holdout: StrictInt | None = Field(
         None,
         gt=0,
         description="hold this many train rows out of the student's data (from the subset's own permutation, so "
         "disjoint from it) and report them in place of dev: for choosing hyper-parameters without touching dev",
     )
-    max_length: int = Field(64, ge=8, le=512)
+    max_length: StrictInt = Field(64, ge=8, le=512)
 
     @field_validator("name")
     @classmethod
@@ -184,11 +230,11 @@ class FinetuneSpec(Section):
     """How sage fine-tunes a teacher when none is given."""
 
     backbone: str | None = Field(None, description="model folder or hub name; default all-MiniLM-L6-v2 (bundled)")
-    epochs: int = Field(3, ge=1)
-    lr: float = Field(5e-5, gt=0)
-    batch_size: int = Field(32, ge=1)
-    seed: int = Field(0, description="fixed across run seeds, so the same teacher serves every seed")
-    full_train: bool = Field(
+    epochs: StrictInt = Field(3, ge=1)
+    lr: Number = Field(5e-5, gt=0)
+    batch_size: StrictInt = Field(32, ge=1)
+    seed: StrictInt = Field(0, description="fixed across run seeds, so the same teacher serves every seed")
+    full_train: StrictBool = Field(
         False,
         description="fine-tune on the whole train split, not the student's max_train subset, as a deployed "
         "teacher has usually seen all the labelled data",
@@ -197,7 +243,7 @@ class FinetuneSpec(Section):
 
 class TeacherSpec(Section):
     path: Path | None = Field(None, description="a fine-tuned sequence-classification model folder")
-    interface_layer: int = Field(0, ge=0, description="0: embedding-layer output; k: output of block k")
+    interface_layer: StrictInt = Field(0, ge=0, description="0: embedding-layer output; k: output of block k")
     precision: Literal["auto", "float32", "bfloat16"] = Field(
         "auto",
         description="the frozen teacher's inference (its outputs, its labels for synthetic points): auto is "
@@ -205,16 +251,51 @@ class TeacherSpec(Section):
     )
     finetune: FinetuneSpec = Field(default_factory=FinetuneSpec)
 
+    def backbone_config(self) -> PretrainedConfig | None:
+        """The config of ``path``, else of the backbone a teacher would be fine-tuned from.
+
+        None when it is not at hand: a hub name outside the local cache, or the default
+        backbone's package not installed (fine-tuning reports those). Raises ``ValueError``
+        when ``path`` is not a model folder.
+        """
+        if self.path is not None:
+            if not self.path.exists():
+                raise ValueError(f"{self.path} does not exist")
+            if not (self.path / "config.json").is_file():
+                raise ValueError(f"{self.path} is not a Hugging Face model folder (it has no config.json)")
+            try:
+                return AutoConfig.from_pretrained(self.path)
+            except (OSError, ValueError) as error:
+                raise ValueError(f"cannot read {self.path / 'config.json'}: {error}") from None
+        backbone = self.finetune.backbone
+        if backbone is None:
+            from sage.models.finetune import default_backbone  # that module imports this one
+
+            try:
+                backbone = default_backbone()
+            except ImportError:
+                return None
+        try:
+            return AutoConfig.from_pretrained(backbone, local_files_only=True)
+        except (OSError, ValueError):
+            return None
+
+    def describe(self) -> str:
+        """The teacher as an error message names it."""
+        if self.path is not None:
+            return f"teacher {self.path}"
+        return f"backbone {self.finetune.backbone or 'all-MiniLM-L6-v2 (the default)'}"
+
 
 class ScheduleSpec(Section):
     """The training schedule: epochs, synthetic data per epoch, the student's optimiser."""
 
-    warmup_epochs: int = Field(
+    warmup_epochs: StrictInt = Field(
         1, ge=0, description="epochs on real data before synthetic data starts; 0: rank the untrained student before epoch 1"
     )
-    max_epochs: int = Field(10, ge=1)
-    hard_fraction: float = Field(0.1, gt=0, le=1, description="share of training examples called hard each epoch")
-    synthetic_share: float = Field(
+    max_epochs: StrictInt = Field(10, ge=1)
+    hard_fraction: Number = Field(0.1, gt=0, le=1, description="share of training examples called hard each epoch")
+    synthetic_share: Number = Field(
         0.1,
         ge=0,
         le=4,
@@ -227,18 +308,18 @@ class ScheduleSpec(Section):
         "(squared error for regression), i.e. where the student disagrees with the teacher; loss, the "
         "paper's literal per-example training loss, which for soft-CE adds the teacher's own entropy",
     )
-    agreement_target: float = Field(0.99, gt=0, le=1, description="stop when the student agrees this often")
-    agreement_tolerance: float = Field(0.25, gt=0, description="regression only: outputs this close agree")
-    keep_real: bool = Field(True, description="train on real and synthetic data; false: synthetic only")
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(1e-4, gt=0, description="AdamW's peak learning rate")
+    agreement_target: Number = Field(0.99, gt=0, le=1, description="stop when the student agrees this often")
+    agreement_tolerance: Number = Field(0.25, gt=0, description="regression only: outputs this close agree")
+    keep_real: StrictBool = Field(True, description="train on real and synthetic data; false: synthetic only")
+    batch_size: StrictInt = Field(32, ge=1)
+    lr: Number = Field(1e-4, gt=0, description="AdamW's peak learning rate")
     lr_schedule: Literal["constant", "linear", "cosine"] = Field(
         "linear", description="decay after warm-up, over max_epochs, whatever the epoch's size"
     )
-    lr_warmup: float = Field(0.1, ge=0, lt=1, description="share of max_epochs over which the rate rises from 0")
-    weight_decay: float = Field(0.01, ge=0, description="AdamW's decoupled weight decay; biases and LayerNorm are exempt")
-    max_grad_norm: float | None = Field(1.0, gt=0, description="clip the gradient's global norm to this; null: no clipping")
-    compile: bool = Field(False, description="torch.compile the student (pays off on GPU for long runs)")
+    lr_warmup: Number = Field(0.1, ge=0, lt=1, description="share of max_epochs over which the rate rises from 0")
+    weight_decay: Number = Field(0.01, ge=0, description="AdamW's decoupled weight decay; biases and LayerNorm are exempt")
+    max_grad_norm: Number | None = Field(1.0, gt=0, description="clip the gradient's global norm to this; null: no clipping")
+    compile: StrictBool = Field(False, description="torch.compile the student (pays off on GPU for long runs)")
 
     @model_validator(mode="after")
     def _warmup_fits(self) -> ScheduleSpec:
@@ -263,14 +344,14 @@ class SageSpec(Section):
 
     task: TaskSpec = Field(default_factory=TaskSpec)
     teacher: TeacherSpec = Field(default_factory=TeacherSpec)
-    student: StudentSpec = Field(default_factory=lambda: StudentSpec(name="truncated"))
-    projector: ProjectorSpec = Field(default_factory=lambda: ProjectorSpec(name="umap"))
-    sampler: SamplerSpec = Field(default_factory=lambda: SamplerSpec(name="knn"))
-    loss: LossSpec = Field(default_factory=lambda: LossSpec(name="soft_ce"))
-    synthesis: SynthesisSpec = Field(default_factory=lambda: SynthesisSpec(name="paper"))
+    student: StudentSpec = Field(default_factory=StudentSpec)
+    projector: ProjectorSpec = Field(default_factory=ProjectorSpec)
+    sampler: SamplerSpec = Field(default_factory=SamplerSpec)
+    loss: LossSpec = Field(default_factory=LossSpec)
+    synthesis: SynthesisSpec = Field(default_factory=SynthesisSpec)
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    seed: int = 0
+    seed: StrictInt = 0
     output_dir: Path | None = Field(None, description="default: runs/<task>-<hash of the spec>")
 
     @model_validator(mode="after")
@@ -299,6 +380,42 @@ class SageSpec(Section):
         for section in (self.projector, self.sampler, self.student, self.loss, self.synthesis):
             if section.arguments.get(SEEDED_ARGUMENT, 0) is None:
                 section.__pydantic_extra__[SEEDED_ARGUMENT] = self.seed
+        return self
+
+    @model_validator(mode="after")
+    def _check_against_backbone(self) -> SageSpec:
+        """Layer indices and shapes against the teacher's config, read from disk in milliseconds, so
+        that a bad one stops the run here, not after fine-tuning, at the student's build or export.
+
+        A student may define ``check_backbone(config, interface_layer)``, raising ``ValueError``.
+        """
+        teacher = self.teacher
+        try:
+            config = teacher.backbone_config()
+        except ValueError as error:
+            raise _spec_error(
+                ("teacher", "path"),
+                f"{error}; give a fine-tuned sequence-classification model folder, or null to fine-tune one",
+                str(teacher.path),
+            ) from None
+        if config is None:
+            return self
+        depth = config.num_hidden_layers
+        if teacher.interface_layer >= depth:
+            raise _spec_error(
+                ("teacher", "interface_layer"),
+                f"interface_layer must be in 0..{depth - 1} for the {depth}-block {teacher.describe()}, got "
+                f"{teacher.interface_layer}: 0 is the embedding layer's output, k the output of block k, and at "
+                "least one block must stay above the interface",
+                teacher.interface_layer,
+            )
+        check = getattr(self.student.create(), "check_backbone", None)
+        if check is not None:
+            try:
+                check(config, teacher.interface_layer)
+            except ValueError as error:
+                message = f"invalid student {self.student.name!r} for the {depth}-block {teacher.describe()}: {error}"
+                raise _spec_error(("student",), message, self.student.arguments) from None
         return self
 
     @property
