@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import sage.tasks
-from sage.tasks import metrics
+from sage.tasks import DataError, metrics
 from sage.tasks.task import Task
 
 NAMES = ["cola", "mrpc", "qnli", "rte", "sst2", "stsb"]
@@ -164,15 +164,29 @@ def test_unknown_split(data_dir: Path) -> None:
 
 def test_missing_file_names_path(tmp_path: Path) -> None:
     expected = tmp_path / "SST-2" / "train.tsv"
-    with pytest.raises(FileNotFoundError, match=re.escape(str(expected))) as error:
+    message = rf"^{re.escape(str(expected))}: no such file; expected the SST-2 train split"
+    with pytest.raises(DataError, match=message) as error:
         sage.tasks.get("sst2").load("train", tmp_path)
-    assert "SAGE_DATA_DIR" in str(error.value)
+    assert "Point task.data_dir or SAGE_DATA_DIR at the folder holding GLUE's TSVs" in str(error.value)
 
 
 def test_missing_file_under_env_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SAGE_DATA_DIR", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match=r"from SAGE_DATA_DIR"):
+    with pytest.raises(DataError, match=r"from SAGE_DATA_DIR"):
         sage.tasks.get("rte").load("dev")
+
+
+def test_offline_hub_says_data_dir_is_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    def offline(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'nyu-mll/glue' on the Hub (OfflineModeIsEnabled)")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.delenv("SAGE_DATA_DIR")
+    message = r"cannot load rte dev from the Hugging Face hub .*HF_HUB_OFFLINE is set"
+    with pytest.raises(DataError, match=message) as error:
+        sage.tasks.get("rte").load("dev")
+    assert "Set task.data_dir or SAGE_DATA_DIR to a folder holding GLUE's TSVs (RTE/dev.tsv, ...)" in str(error.value)
 
 
 def test_qnli_train_is_not_local(data_dir: Path) -> None:
@@ -180,28 +194,76 @@ def test_qnli_train_is_not_local(data_dir: Path) -> None:
         sage.tasks.get("qnli").load("train", data_dir)
 
 
-def _write(root: Path, glue_dir: str, text: str) -> Path:
+def _write(root: Path, glue_dir: str, text: str | bytes) -> Path:
     (root / glue_dir).mkdir()
-    (root / glue_dir / "dev.tsv").write_text(text, encoding="utf-8")
+    data = text if isinstance(text, bytes) else text.encode("utf-8")
+    (root / glue_dir / "dev.tsv").write_bytes(data)
     return root
 
 
-def test_unknown_label_in_file(tmp_path: Path) -> None:
-    root = _write(tmp_path, "SST-2", "sentence\tlabel\ngood .\t1\nbad .\t2\n")
-    with pytest.raises(ValueError, match=r"data row 1 \(from 0\) has label '2'; expected one of \['0', '1'\]"):
-        sage.tasks.get("sst2").load("dev", root)
+SST2_HEADER = "sentence\tlabel\n"
+RTE_HEADER = "index\tsentence1\tsentence2\tlabel\n"
+STSB_HEADER = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+STSB_ROW = "0\tmain-captions\tMSRvid\t2012test\t0001\tnone\tnone\tA man is playing a flute.\tA man plays a flute.\t"
+SST2_LAYOUT = r"expected 2 tab-separated fields \(sentence, label\), as the header has"
+
+# case -> (task, file contents, what the message says after "<path>:"); the line number counts the header as 1.
+MALFORMED = {
+    "header only": ("sst2", SST2_HEADER, r"1: the header is the only line; expected data rows of 2 tab-separated"),
+    "empty file, no header": ("cola", "", r"1: the file is empty; expected rows of 4 tab-separated fields \(source,"),
+    "extra column": ("sst2", SST2_HEADER + "good .\t1\nbad .\t0\textra\nfine .\t1\n", rf"3: 3 fields; {SST2_LAYOUT}"),
+    "extra column on every row": (
+        "sst2", SST2_HEADER + "good .\t1\tx\nbad .\t0\tx\n", r"2: 3 fields \(2 lines are malformed; this is the first\)"
+    ),
+    "missing column": (
+        "rte",
+        RTE_HEADER + "0\tA cat sat.\tA cat is sitting.\tentailment\n1\tA dog ran.\tentailment\n",
+        r"3: 3 fields; expected 4 tab-separated fields \(index, sentence1, sentence2, label\)",
+    ),
+    "missing column, no header": (
+        "cola", "gj04\t1\t\tOk .\ngj04\t1\t\n", r"2: 3 fields; expected 4 .* as CoLA files have"
+    ),
+    "blank line": ("sst2", SST2_HEADER + "good .\t1\n\nbad .\t0\n", rf"3: a blank line; {SST2_LAYOUT}"),
+    "lone carriage return": ("sst2", SST2_HEADER + "good .\t1\nbad\r.\t0\n", r"3: a carriage return inside the line"),
+    "latin-1 byte": (
+        "sst2",
+        (SST2_HEADER + "good .\t1\ncaf\xe9 .\t0\n").encode("latin-1"),
+        r"3: byte 0xe9 \(byte 4 of the line\) is not UTF-8; GLUE's TSVs are UTF-8",
+    ),
+    "empty label": (
+        "sst2", SST2_HEADER + "good .\t1\nbad .\t\n", r"3: no label \(the field is empty\); expected one of 0"
+    ),
+    "label not a class": (
+        "sst2",
+        SST2_HEADER + "good .\t1\nbad .\t7\nworse .\t9\n",
+        r"3: label '7' is not valid \(2 rows have invalid labels; this is the first\); "
+        r"expected one of 0 \(negative\), 1 \(positive\) in column 'label'",
+    ),
+    "label name not a class": (
+        "rte",
+        RTE_HEADER + "0\tA cat sat.\tA cat is sitting.\tneutral\n",
+        r"2: label 'neutral' is not valid; expected one of entailment, not_entailment",
+    ),
+    "score not a number": (
+        "stsb", STSB_HEADER + STSB_ROW + "high\n", r"2: label 'high' is not valid; expected a finite number in column 'sc"
+    ),
+    "score not finite": ("stsb", STSB_HEADER + STSB_ROW + "inf\n", r"2: label 'inf' is not valid; expected a finite"),
+}
 
 
-def test_unparsable_score_in_file(tmp_path: Path) -> None:
-    header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
-    root = _write(tmp_path, "STS-B", header + "0\tg\tf\ty\t0\tn\tn\ta\tb\thigh\n")
-    with pytest.raises(ValueError, match=r"has label 'high'; expected a number"):
-        sage.tasks.get("stsb").load("dev", root)
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_file_gives_path_and_line(case: str, tmp_path: Path) -> None:
+    name, contents, message = MALFORMED[case]
+    task = sage.tasks.get(name)
+    root = _write(tmp_path, task.glue_dir, contents)
+    with pytest.raises(DataError, match=rf"^{re.escape(str(root / task.glue_dir / 'dev.tsv'))}:{message}"):
+        task.load("dev", root)
 
 
 def test_wrong_columns_in_file(tmp_path: Path) -> None:
     root = _write(tmp_path, "SST-2", "text\tlabel\ngood .\t1\n")
-    with pytest.raises(ValueError, match=r"no column\(s\) \['sentence'\]; expected \['sentence', 'label'\]"):
+    message = r"dev.tsv:1: the header has no column\(s\) \['sentence'\]; expected .*\['sentence', 'label'\]"
+    with pytest.raises(DataError, match=message):
         sage.tasks.get("sst2").load("dev", root)
 
 

@@ -16,12 +16,11 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
+from sage.models.teacher import RECORD_FILE, TASK_KEY
 from sage.provenance import folder_fingerprint, results_identity
 from sage.spec import FinetuneSpec
 from sage.tasks.task import Task
 from sage.training import autocast, bucketed_batches, width_multiple
-
-RECORD_FILE = "sage_finetune.json"
 
 
 def default_backbone() -> str:
@@ -115,6 +114,7 @@ def finetune_teacher(
     # Write beside the target and rename, so an interrupted run never leaves a half-saved teacher.
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+    setattr(model.config, TASK_KEY, task.name)  # check_teacher refuses this teacher for another task
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
     record = {

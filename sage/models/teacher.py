@@ -3,21 +3,130 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError, safe_open
 from tqdm.auto import tqdm
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
 
+from sage.errors import InputError
 from sage.models.body import Body, PooledHidden, select_layers, transformer_layers
 from sage.models.precision import Autocast, Precision, resolve_precision
+from sage.tasks.task import Task
 from sage.training import autocast, width_multiple
 from sage.vectors import VectorSet
 
 TextColumns = Sequence[Sequence[str]]
+
+# What sage.models.finetune writes with a teacher it fine-tunes: the task, under this key in the
+# model's config, and this record file beside it (which alone names the task for teachers
+# fine-tuned before the config key existed). Defined here, where teachers are checked.
+TASK_KEY = "sage_task"
+RECORD_FILE = "sage_finetune.json"
+
+
+class TeacherError(InputError):
+    """A ``teacher.path`` that is not a trained classifier for the spec's task."""
+
+
+def check_teacher(path: str | os.PathLike, task: Task) -> None:
+    """Refuse, with a ``TeacherError``, a teacher that would run to the end and give wrong results.
+
+    transformers loads a bare encoder, or a classifier with another number of labels, by giving it
+    a fresh random head, and a teacher trained for another task with as many labels loads without
+    complaint; either way the teacher scores chance and the student learns noise. Cheap: reads
+    config.json and the names of the saved tensors, never the weights, so a run or ``sage
+    validate`` can call it before any fine-tuning, caching or training.
+    """
+    path = Path(path)
+    where = f"teacher.path {path}"
+    remedy = f"give a teacher fine-tuned on {task.name}, or leave teacher.path unset to fine-tune one "
+    remedy += "(teacher.finetune)"
+    if not (path / "config.json").is_file():
+        found = "has no config.json" if path.is_dir() else "does not exist"
+        raise TeacherError(f"{where} {found}; expected a Hugging Face model folder: {remedy}")
+    try:
+        config = AutoConfig.from_pretrained(path)
+        head = _untrained_head(path, config)
+    except (OSError, ValueError, SafetensorError) as error:
+        raise TeacherError(f"{where}: cannot read its config.json or weights ({error}); {remedy}") from None
+    if head:
+        raise TeacherError(
+            f"{where} has no trained classification head ({head}); transformers would give it a random one and "
+            f"the teacher would score chance: {remedy}"
+        )
+    recorded = _recorded_task(path, config)
+    if recorded is not None and recorded != task.name:
+        raise TeacherError(f"{where} was fine-tuned by sage for {recorded}, not for {task.name}: {remedy}")
+    if config.num_labels != task.num_labels:
+        kind = "1 output (regression)" if task.is_regression else f"{task.num_labels} labels {list(task.label_names)}"
+        raise TeacherError(
+            f"{where} has {config.num_labels} outputs (num_labels in config.json); {task.name} needs {kind}: {remedy}"
+        )
+    names = [config.id2label[i] for i in sorted(config.id2label)]
+    if task.label_names is None or names == [f"LABEL_{i}" for i in range(len(names))]:
+        return  # a score has no label name to check, and transformers' default names say nothing
+    if [name.lower() for name in names] != [name.lower() for name in task.label_names]:
+        reordered = sorted(name.lower() for name in names) == sorted(name.lower() for name in task.label_names)
+        why = " (the same names in another order: its ids would be read as the wrong classes)" if reordered else ""
+        raise TeacherError(
+            f"{where} has labels {names} (id2label in config.json), but {task.name}'s labels are "
+            f"{list(task.label_names)}, in that order{why}: {remedy}"
+        )
+
+
+def _untrained_head(path: Path, config: PretrainedConfig) -> str | None:
+    """What shows that ``path`` has no trained sequence-classification head, or None when it has one.
+
+    The head is what a sequence classifier built from ``config`` has outside its base model (for
+    BERT ``classifier.weight`` and ``classifier.bias``); it is built on the meta device, which
+    allocates nothing, and its names are looked up among the saved tensors' names.
+    """
+    architectures = config.architectures or []
+    if not any(name.endswith("ForSequenceClassification") for name in architectures):
+        return f"config.json's architectures is {architectures}, not a *ForSequenceClassification"
+    saved = _saved_tensor_names(path)
+    if saved is None:
+        return f"no weight file ({SAFE_WEIGHTS_NAME}, {WEIGHTS_NAME} or their index)"
+    with torch.device("meta"):
+        model = AutoModelForSequenceClassification.from_config(config)
+    prefix = f"{model.base_model_prefix}."
+    missing = [name for name, _ in model.named_parameters() if not name.startswith(prefix) and name not in saved]
+    return f"the weights lack {', '.join(missing)}" if missing else None
+
+
+def _saved_tensor_names(path: Path) -> set[str] | None:
+    """The names of the tensors saved in ``path``, read from an index or a file's header; None: no weights."""
+    for index in (SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_INDEX_NAME):
+        if (path / index).is_file():
+            return set(json.loads((path / index).read_text())["weight_map"])
+    if (path / SAFE_WEIGHTS_NAME).is_file():
+        with safe_open(path / SAFE_WEIGHTS_NAME, framework="pt") as weights:
+            return set(weights.keys())
+    if (path / WEIGHTS_NAME).is_file():
+        return set(torch.load(path / WEIGHTS_NAME, map_location="meta", weights_only=True))
+    return None
+
+
+def _recorded_task(path: Path, config: PretrainedConfig) -> str | None:
+    """The task sage fine-tuned this teacher for, or None for an outside teacher."""
+    recorded = getattr(config, TASK_KEY, None)
+    if recorded is None and (path / RECORD_FILE).is_file():
+        recorded = json.loads((path / RECORD_FILE).read_text()).get("task")
+    return recorded
 
 
 class Teacher:

@@ -8,3 +8,4 @@ get = registry.get
 get_all = registry.get_all
 
 from sage.tasks import glue  # noqa: E402,F401  (registers the built-in GLUE tasks)
+from sage.tasks.task import DataError  # noqa: E402,F401  (what a bad data file raises)
