@@ -43,7 +43,7 @@ def main() -> None:
             },
             args.overrides,
         )
-        history = sage.build(spec, progress=False).fit().history
+        history = sage.build(spec, progress=False).fit(overwrite=True).history
         first, steady = history[1], history[2]
         results[name] = {
             "train_s": round(steady["train_s"], 2),

@@ -42,7 +42,7 @@ def main() -> None:
                 "seed": seed,
                 "output_dir": str(args.output / f"{len(results)}-{seed}"),
             }
-            metrics = sage.build(spec, progress=False).fit().metrics
+            metrics = sage.build(spec, progress=False).fit(overwrite=True).metrics
             scores.append(metrics["dev"]["accuracy"])
             print(name, seed, metrics["dev"]["accuracy"], metrics["epochs"], metrics["evaluated_on"], flush=True)
         results[name] = {"schedule": schedule, "scores": scores, "machine": metrics["machine"]}

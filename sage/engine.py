@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import platform
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,14 +13,17 @@ from typing import Any
 import datasets
 import numpy as np
 import torch
+from safetensors import safe_open
 from tqdm.auto import tqdm
 
 import sage.tasks
-from sage import streams
+from sage import checkpoint, streams
 from sage.models.body import Body
-from sage.models.finetune import finetune_teacher
-from sage.models.teacher import Teacher
+from sage.models.finetune import data_fingerprint, finetune_teacher
+from sage.models.teacher import Teacher, check_teacher
 from sage.outputs import plot_map, write_history, write_metrics
+from sage.provenance import NUMERICS_VERSION, code_version, folder_fingerprint, package_versions
+from sage.run_folder import RunFolder, atomic
 from sage.spec import SageSpec, TaskSpec
 from sage.spec.file import save_spec
 from sage.streams import RandomStreams
@@ -58,7 +63,7 @@ class Run:
 
     spec: SageSpec
     device: torch.device
-    output_dir: Path
+    folder: RunFolder
     streams: RandomStreams
     task: Task
     teacher: Teacher
@@ -74,12 +79,13 @@ class Run:
     synthesiser: Synthesiser | None
     started: float
     setup_seconds: float
+    data_fingerprints: dict[str, str]  # of the training rows and the rows scored ("train", "dev")
     synthetic_order: torch.Generator | None = None  # the synthetic batches' own order and dropout streams
     synthetic_dropout: streams.GlobalTorchStream | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     epoch_started: float = 0.0
     outputs: torch.Tensor | None = None  # the student's outputs on the training set, after the last epoch
-    last_synthetic: SyntheticSet | None = None
+    last_map: dict[str, np.ndarray] | None = None  # what map.png shows of the last synthetic epoch
     synthetic_epochs: int = 0
     synthetic_examples: int = 0
     steps: int = 0
@@ -126,38 +132,56 @@ class Distiller:
         self.spec = spec
         self.progress = progress
 
-    def fit(self) -> FitResult:
-        """DESIGN.md's data flow: cache the interface once, then epochs of (synthesis,) training and evaluation."""
-        run = self._start()
-        try:
-            self._prepare_synthesis(run)
-            for epoch in range(1, self.spec.schedule.max_epochs + 1):
-                synthetic = self._synthesise(run, epoch)  # None in warm-up epochs and for plain KD
-                row = self._train(run, epoch, synthetic)
-                row |= self._evaluate(run)
-                self._record(run, row)
-                if self._converged(run):
-                    run.stopped_by = "agreement"
-                    break
-        finally:
-            if run.synthesiser is not None:
-                run.synthesiser.close()  # no background fit or temporary file outlives the run
-        return self._finish(run)
+    def fit(self, resume: bool = False, overwrite: bool = False) -> FitResult:
+        """DESIGN.md's data flow: cache the interface once, then epochs of (synthesis,) training and
+        evaluation, each ending in a checkpoint.
+
+        The output folder must be new or empty. ``resume`` continues an unfinished run of this spec
+        there from its last finished epoch, and ends exactly as the run would have uninterrupted;
+        ``overwrite`` removes the run the folder holds; both: resume where possible, else start again.
+        """
+        folder = RunFolder(self.spec.run_dir(), self.spec.fingerprint())
+        resumed = folder.claim(resume, overwrite)  # refuses before any work
+        rows = self._inputs()  # a wrong input stops the run before anything is written
+        run = None
+        with folder.running():
+            try:
+                run = self._start(folder, *rows)
+                self._prepare_synthesis(run)
+                if resumed:
+                    checkpoint.restore(run, checkpoint.load(folder.checkpoint))
+                while not self._done(run):
+                    epoch = len(run.history) + 1
+                    synthetic = self._synthesise(run, epoch)  # None in warm-up epochs and for plain KD
+                    row = self._train(run, epoch, synthetic)
+                    row |= self._evaluate(run)
+                    self._record(run, row)
+                    checkpoint.save(folder.checkpoint, checkpoint.capture(run))
+            finally:
+                if run is not None and run.synthesiser is not None:
+                    run.synthesiser.close()  # no background fit or temporary file outlives the run
+            result = self._finish(run)
+        return result
 
     # -- the steps of fit() ---------------------------------------------------------------------
 
-    def _start(self) -> Run:
-        """Output folder, data and teacher at the interface, student and optimiser."""
+    def _inputs(self) -> tuple[Task, datasets.Dataset, datasets.Dataset]:
+        """The task, its training and scored rows, and a given teacher, checked."""
+        task = sage.tasks.get(self.spec.task.name)
+        train_rows, dev_rows = split_rows(task, self.spec.task)
+        if self.spec.teacher.path is not None:
+            check_teacher(Path(self.spec.teacher.path), task)
+        return task, train_rows, dev_rows
+
+    def _start(self, folder: RunFolder, task: Task, train_rows: datasets.Dataset, dev_rows: datasets.Dataset) -> Run:
+        """The resolved spec, the teacher at the interface with the data cached there, student and optimiser."""
         spec, schedule = self.spec, self.spec.schedule
         started = time.perf_counter()
         device = resolve_device(spec.device)
-        output_dir = spec.run_dir()
-        output_dir.mkdir(parents=True, exist_ok=True)
-        save_spec(spec, output_dir / "spec.yaml")
+        with atomic(folder.path / "spec.yaml") as staging:
+            save_spec(spec, staging)
         run_streams = RandomStreams(spec.seed)
 
-        task = sage.tasks.get(spec.task.name)
-        train_rows, dev_rows = split_rows(task, spec.task)
         teacher_path = spec.teacher.path or finetune_teacher(
             task,
             task.load("train", spec.task.data_dir) if spec.teacher.finetune.full_train else train_rows,
@@ -166,10 +190,6 @@ class Distiller:
             device,
         )
         teacher = Teacher.from_pretrained(teacher_path, spec.teacher.interface_layer, device, spec.teacher.precision)
-        if teacher.model.config.num_labels != task.num_labels:
-            raise ValueError(
-                f"teacher {teacher_path} has {teacher.model.config.num_labels} outputs, task {task.name!r} needs {task.num_labels}"
-            )
         train = self._cache(teacher, task, train_rows, "train")
         dev = self._cache(teacher, task, dev_rows, "dev")
         setup_seconds = time.perf_counter() - started
@@ -201,8 +221,9 @@ class Distiller:
         # Batches vary in length, so the compiled graph is built for dynamic shapes.
         forward = torch.compile(student, dynamic=True) if schedule.compile else student
         return Run(
-            spec, device, output_dir, run_streams, task, teacher, Path(teacher_path), train, dev, student, forward,
+            spec, device, folder, run_streams, task, teacher, Path(teacher_path), train, dev, student, forward,
             loss_fn, optimizer, learning_rate, real, synthesiser, started, setup_seconds,
+            {"train": data_fingerprint(task, train_rows), "dev": data_fingerprint(task, dev_rows)},
         )
 
     def _prepare_synthesis(self, run: Run) -> None:
@@ -241,8 +262,9 @@ class Distiller:
             return None
         if run.outputs is None:  # no warm-up: rank the untrained student
             run.outputs = predict(run.forward, run.train.vectors, self._inference_batch)
-        run.last_synthetic = run.synthesiser.generate(run.outputs, run.student)
-        return run.last_synthetic
+        synthetic = run.synthesiser.generate(run.outputs, run.student)
+        run.last_map = self._map_inputs(run, synthetic)
+        return synthetic
 
     def _train(self, run: Run, epoch: int, synthetic: SyntheticSet | None) -> dict[str, Any]:
         schedule = self.spec.schedule
@@ -283,18 +305,24 @@ class Distiller:
             + f" ({row['epoch_s']:.1f} s)"
         )
 
-    def _converged(self, run: Run) -> bool:
-        """Agreement reached, and, for a run with synthesis, after at least one synthetic epoch:
-        a run that stopped in its warm-up would be plain KD filed as SAGE."""
+    def _done(self, run: Run) -> bool:
+        """All epochs run, or agreement reached, and, for a run with synthesis, after at least one
+        synthetic epoch: a run that stopped in its warm-up would be plain KD filed as SAGE."""
+        if not run.history:
+            return False
         reached = run.history[-1]["agreement"] >= self.spec.schedule.agreement_target
-        return reached and (run.synthesiser is None or run.synthetic_epochs > 0)
+        if reached and (run.synthesiser is None or run.synthetic_epochs > 0):
+            run.stopped_by = "agreement"
+            return True
+        return len(run.history) >= self.spec.schedule.max_epochs
 
     def _finish(self, run: Run) -> FitResult:
         """Export the student, write history, map and metrics."""
-        spec, task = self.spec, run.task
-        run.teacher.export(run.student, run.output_dir / "student")
-        write_history(run.history, run.output_dir / "history.csv")
-        if run.last_synthetic is not None:
+        spec, task, output_dir = self.spec, run.task, run.folder.path
+        with atomic(output_dir / "student") as staging:
+            run.teacher.export(run.student, staging)
+        write_history(run.history, output_dir / "history.csv")
+        if run.last_map is not None:
             self._plot(run)
         dev_outputs = predict(run.student, run.dev.vectors, self._inference_batch)
         metrics = {
@@ -312,17 +340,30 @@ class Distiller:
             "gradient_steps": run.steps,
             "train_examples": len(run.train.vectors),
             "dev_examples": len(run.dev.vectors),
-            "student_parameters": _count_parameters(run.student),
-            "teacher_parameters": _count_parameters(run.teacher.model),
+            **_parameter_counts("student", saved_parameters(output_dir / "student")),
+            **_parameter_counts("teacher", saved_parameters(run.teacher_path)),
             "teacher_path": str(run.teacher_path),
             "teacher_precision": str(run.teacher.dtype).removeprefix("torch."),
             "machine": machine_description(run.device),
             "setup_seconds": round(run.setup_seconds, 2),
             "train_seconds": round(sum(row["epoch_s"] for row in run.history), 2),
             "total_seconds": round(time.perf_counter() - run.started, 2),
+            "provenance": self._provenance(run),
         }
-        write_metrics(metrics, run.output_dir / "metrics.json")
-        return FitResult(metrics, run.history, run.output_dir)
+        write_metrics(metrics, output_dir / "metrics.json")
+        shutil.rmtree(run.folder.checkpoint, ignore_errors=True)  # the run is exported; resuming has no use
+        return FitResult(metrics, run.history, output_dir)
+
+    def _provenance(self, run: Run) -> dict[str, Any]:
+        """Everything outside the spec that decided the numbers: data, teacher, code and libraries."""
+        return {
+            "train_rows": run.data_fingerprints["train"],
+            f"{'holdout' if self.spec.task.holdout else 'dev'}_rows": run.data_fingerprints["dev"],
+            "teacher": folder_fingerprint(run.teacher_path),
+            "numerics_version": NUMERICS_VERSION,
+            "versions": package_versions(),
+            "commit": code_version(),
+        }
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -343,26 +384,33 @@ class Distiller:
         labels = torch.as_tensor(task.labels(rows), device=teacher.device)
         return CachedSplit(vectors, teacher_outputs, labels)
 
+    @staticmethod
+    def _map_inputs(run: Run, synthetic: SyntheticSet) -> dict[str, np.ndarray]:
+        """What map.png needs of a synthetic epoch: small enough for a checkpoint, unlike the set."""
+        context = run.synthesiser.context
+        if run.synthesiser.strategy.map_embedding is not None:
+            points = synthetic.points
+        elif context.space is context.pooled:
+            points = synthetic.vectors.pooled().cpu().numpy()
+        else:  # teacher space: the new points have no place in it until the teacher reads them
+            points = np.empty((0, context.space.shape[1]), dtype=np.float32)
+        return {"scores": synthetic.scores, "hard": synthetic.hard, "points": points}
+
     def _plot(self, run: Run) -> None:
         """The map of the last synthetic epoch, coloured by the scores that chose its hard set."""
-        synthetic, context = run.last_synthetic, run.synthesiser.context
+        spec, drawn = self.spec, run.last_map
         embedding = run.synthesiser.strategy.map_embedding
-        points = synthetic.points
-        if embedding is None:
-            embedding = context.space
-            interface = context.space is context.pooled
-            points = synthetic.vectors.pooled().cpu().numpy() if interface else np.empty((0, embedding.shape[1]))
-        spec = self.spec
-        where = f"{spec.projector.name} projection" if run.synthesiser.strategy.map_embedding is not None else f"{spec.synthesis.space} space"
-        plot_map(
-            embedding,
-            synthetic.scores,
-            synthetic.hard,
-            points,
-            run.output_dir / "map.png",
-            f"{run.task.name}: {spec.synthesis.name}, {where}, epoch {run.history[-1]['epoch']}",
-            f"{spec.schedule.rank_by} (ranks the hard set)",
-        )
+        where = f"{spec.projector.name} projection" if embedding is not None else f"{spec.synthesis.space} space"
+        with atomic(run.folder.path / "map.png") as staging:
+            plot_map(
+                run.synthesiser.context.space if embedding is None else embedding,
+                drawn["scores"],
+                drawn["hard"],
+                drawn["points"],
+                staging,
+                f"{run.task.name}: {spec.synthesis.name}, {where}, epoch {run.history[-1]['epoch']}",
+                f"{spec.schedule.rank_by} (ranks the hard set)",
+            )
 
     def _agreement(self, task: Task, student: torch.Tensor, teacher: torch.Tensor) -> float:
         if task.is_regression:
@@ -377,9 +425,24 @@ class Distiller:
         return task.evaluate(predictions.cpu().numpy(), labels.cpu().numpy())
 
 
-def _count_parameters(module: torch.nn.Module) -> int:
-    """Parameters that compute outputs; a body's pass-through embedding has none."""
-    return sum(p.numel() for p in module.parameters())
+def saved_parameters(model_dir: Path) -> dict[str, int]:
+    """Parameter counts of a saved model, read from its weight files' headers: every tensor name
+    with its size, so that what is counted is what was saved."""
+    counts: dict[str, int] = {}
+    for weights in sorted(Path(model_dir).glob("*.safetensors")):
+        with safe_open(weights, framework="pt") as tensors:
+            for name in tensors.keys():
+                counts[name] = math.prod(tensors.get_slice(name).get_shape())
+    return counts
+
+
+def _parameter_counts(model: str, counts: dict[str, int]) -> dict[str, int]:
+    """The whole count, and the count without the embedding layer (which the distilled blocks
+    never train: the student reads the teacher's interface vectors)."""
+    return {
+        f"{model}_parameters": sum(counts.values()),
+        f"{model}_parameters_without_embeddings": sum(n for name, n in counts.items() if ".embeddings." not in f".{name}"),
+    }
 
 
 def build(spec: Any, overrides: tuple[str, ...] | list[str] = (), progress: bool = True) -> Distiller:

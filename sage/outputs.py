@@ -16,15 +16,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
+from sage.run_folder import atomic, write_text_atomically  # noqa: E402
+
 
 def write_metrics(metrics: Mapping[str, Any], path: str | os.PathLike) -> None:
-    Path(path).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    write_text_atomically(Path(path), json.dumps(metrics, indent=2) + "\n")
 
 
 def write_history(history: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> None:
     """One row per epoch; columns are the union over rows, in first-seen order."""
     columns = list(dict.fromkeys(key for row in history for key in row))
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with atomic(Path(path)) as staging, open(staging, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         for row in history:

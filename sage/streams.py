@@ -72,6 +72,13 @@ class GlobalTorchStream:
         if self._cuda:
             torch.cuda.set_rng_state(state[1])
 
+    def get_state(self) -> tuple[torch.Tensor, ...]:
+        """The stream's saved generator state, for a checkpoint."""
+        return self._state
+
+    def set_state(self, state: tuple[torch.Tensor, ...]) -> None:
+        self._state = tuple(state)
+
     def __enter__(self) -> GlobalTorchStream:
         self._outer = self._get()
         self._set(self._state)

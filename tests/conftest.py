@@ -100,3 +100,12 @@ def make_context(sequences):
         return SynthesisContext(**(context | fields))
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def teacher_cache(tmp_path_factory):
+    """Fine-tuned teachers go to a fresh cache, shared by every run of the session."""
+    cache = tmp_path_factory.mktemp("sage-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SAGE_CACHE_DIR", str(cache))
+        yield cache

@@ -15,44 +15,15 @@ import sage
 import sage.provenance
 from sage.models.finetune import teacher_cache_dir
 from sage.spec import FinetuneSpec
+from tiny import TINY, tiny_spec
 
 pytestmark = pytest.mark.slow
-
-TINY = {
-    "task": {"name": "sst2", "max_train": 200, "max_length": 32},
-    # float32: the pinned run below must not depend on whether the CPU has native bf16.
-    "teacher": {"precision": "float32", "finetune": {"epochs": 3, "lr": 1e-4}},
-    "projector": {"name": "umap", "n_neighbors": 15},
-    "synthesis": {"name": "paper", "fit_in_background": True},
-    "schedule": {"max_epochs": 3, "hard_fraction": 0.1, "synthetic_share": 0.2, "batch_size": 32},
-    "device": "cpu",
-}
-
 
 # Measured on the project's 2-core CPU (torch 2.13.0 CPU build), 2026-12-02.
 PINNED_TRAIN_LOSS = [2.77036, 2.76981, 2.76899]
 PINNED_AGREEMENT = [0.72, 0.72, 0.72]
 PINNED_DEV = 0.49083
 PINNED_TEACHER_DEV = 0.60206
-
-
-def tiny_spec(tmp_path, **sections) -> dict:
-    """TINY with ``sections`` merged into its settings sections; a component section is replaced whole."""
-    spec = {key: dict(value) for key, value in TINY.items() if isinstance(value, dict)} | {"device": TINY["device"]}
-    for key, value in sections.items():
-        merge = key in ("task", "teacher", "schedule") or (key == "synthesis" and "name" not in value)
-        spec[key] = {**spec[key], **value} if merge else value
-    spec["output_dir"] = str(tmp_path)
-    return spec
-
-
-@pytest.fixture(scope="session", autouse=True)
-def teacher_cache(tmp_path_factory):
-    """Fine-tuned teachers go to a fresh cache, shared by every run of the session."""
-    cache = tmp_path_factory.mktemp("sage-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SAGE_CACHE_DIR", str(cache))
-        yield cache
 
 
 @pytest.fixture(scope="module")
@@ -265,6 +236,7 @@ def test_warmup_zero_ranks_the_untrained_student_and_maps_what_it_ranked_in_the_
 
     def capture(embedding, scores, hard, synthetic, path, title, colour_label):
         drawn.update(scores=scores, hard=hard, title=title, colour=colour_label)
+        path.write_bytes(b"")  # the engine puts the drawn file in place
 
     monkeypatch.setattr(sage.engine, "plot_map", capture)
     spec = tiny_spec(

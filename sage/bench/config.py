@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 import sage.tasks
+from sage.spec.file import SpecError, describe_problem, read_spec_file
 
 COMPONENT_SECTIONS = ("student", "projector", "sampler", "loss", "synthesis")
 TARGET_AGREEMENT = 0.99
@@ -105,7 +105,12 @@ class BenchConfig(BaseModel):
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> BenchConfig:
-        return cls.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+        """Read as spec files are: duplicate keys refused, every problem at its file and line."""
+        data, origins = read_spec_file(path)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            raise SpecError([describe_problem(problem, origins, str(path)) for problem in error.errors()]) from None
 
 
 def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

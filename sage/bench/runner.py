@@ -111,7 +111,8 @@ def run_bench(config: BenchConfig, say: Callable[[str], None] = print, report_on
         else:
             say(f"{label}: running")
             started = time.perf_counter()
-            summary = summarise(build(spec, progress=False).fit(), spec, commit)
+            # A run the bench was stopped in continues from its checkpoint; any other folder is replaced.
+            summary = summarise(build(spec, progress=False).fit(resume=True, overwrite=True), spec, commit)
             say(f"{label}: dev score {summary['dev']['score']:.4f} in {time.perf_counter() - started:.0f} s")
         rows[key] = {"table": run["table"], "task": run["task"], "method": run["method"], "seed": run["seed"], **summary}
         by_fingerprint[summary["fingerprint"]] = rows[key]

@@ -12,6 +12,8 @@ check their values), and whose constructor does no work. Its lifecycle:
 - ``check_task(task)``: refuse, with a ``ValueError``, a task it cannot serve (spec time);
 - ``prepare(context)``: once per run, before the first epoch; fixed inputs arrive here;
 - ``propose(anchors, count, student)``: once per synthetic epoch;
+- ``state()`` / ``restore(state)``: for checkpoints; a resumed run calls ``prepare`` and then
+  ``restore`` with what ``state`` returned after the last finished epoch;
 - ``close()``: always, also after an error or Ctrl-C.
 """
 
@@ -83,6 +85,14 @@ class Strategy(ABC):
         """Coordinates of the real examples for ``map.png``, if the strategy has its own map;
         otherwise the map shows the search space through its first two principal components."""
         return None
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps so that ``propose`` continues exactly after a resume: plain data
+        and tensors. The random streams are the engine's to keep. A stateless strategy keeps nothing."""
+        return {}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back what ``state`` returned; called on resume, after ``prepare``."""
 
     def close(self) -> None:
         """Release what ``prepare`` started (background processes, files)."""

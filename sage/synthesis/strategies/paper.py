@@ -118,6 +118,15 @@ class PaperPipeline(Strategy):
     def map_embedding(self) -> np.ndarray | None:
         return self.embedding
 
+    def state(self) -> dict[str, Any]:
+        return {"fitted": self.embedding is not None}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        # The projection is refitted rather than stored: the fit is deterministic, and prepare drew
+        # the same fit sample as the first run did. Refitted every epoch anyway, it needs nothing.
+        if state["fitted"] and not self.refit_each_epoch:
+            self._finish_fit()
+
     def close(self) -> None:
         if self._background is not None:
             self._background.cancel()

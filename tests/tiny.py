@@ -1,0 +1,23 @@
+"""The tiny end-to-end run the engine tests share: the real MiniLM teacher on 200 SST-2 rows."""
+
+from __future__ import annotations
+
+TINY = {
+    "task": {"name": "sst2", "max_train": 200, "max_length": 32},
+    # float32: the pinned run below must not depend on whether the CPU has native bf16.
+    "teacher": {"precision": "float32", "finetune": {"epochs": 3, "lr": 1e-4}},
+    "projector": {"name": "umap", "n_neighbors": 15},
+    "synthesis": {"name": "paper", "fit_in_background": True},
+    "schedule": {"max_epochs": 3, "hard_fraction": 0.1, "synthetic_share": 0.2, "batch_size": 32},
+    "device": "cpu",
+}
+
+
+def tiny_spec(tmp_path, **sections) -> dict:
+    """TINY with ``sections`` merged into its settings sections; a component section is replaced whole."""
+    spec = {key: dict(value) for key, value in TINY.items() if isinstance(value, dict)} | {"device": TINY["device"]}
+    for key, value in sections.items():
+        merge = key in ("task", "teacher", "schedule") or (key == "synthesis" and "name" not in value)
+        spec[key] = {**spec[key], **value} if merge else value
+    spec["output_dir"] = str(tmp_path)
+    return spec
