@@ -3,7 +3,7 @@
 ``sage.build(spec).fit()`` runs SAGE or any ablation described by a ``sage.SageSpec``.
 """
 
-from sage import losses, projectors, samplers, students, tasks
+from sage import callbacks, losses, projectors, samplers, students, tasks
 from sage.synthesis import strategies
 from sage.engine import Distiller, FitResult, build
 from sage.spec import SageSpec
@@ -15,6 +15,7 @@ __all__ = [
     "SageSpec",
     "SpecError",
     "build",
+    "callbacks",
     "load_spec",
     "losses",
     "projectors",

@@ -14,15 +14,16 @@ import datasets
 import numpy as np
 import torch
 from safetensors import safe_open
-from tqdm.auto import tqdm
 
 import sage.tasks
 from sage import checkpoint, streams
+from sage.callbacks import Callback, FitStart
 from sage.models.body import Body
 from sage.models.finetune import data_fingerprint, finetune_teacher
 from sage.models.teacher import Teacher, check_teacher
-from sage.outputs import plot_map, write_history, write_metrics
+from sage.outputs import plot_map, write_metrics
 from sage.provenance import NUMERICS_VERSION, code_version, folder_fingerprint, package_versions
+from sage.model_card import write_model_card
 from sage.run_folder import RunFolder, atomic
 from sage.spec import SageSpec, TaskSpec
 from sage.spec.file import save_spec
@@ -77,6 +78,7 @@ class Run:
     learning_rate: LearningRate
     real: TrainingSource
     synthesiser: Synthesiser | None
+    callbacks: list[Callback]
     started: float
     setup_seconds: float
     data_fingerprints: dict[str, str]  # of the training rows and the rows scored ("train", "dev")
@@ -150,6 +152,7 @@ class Distiller:
                 self._prepare_synthesis(run)
                 if resumed:
                     checkpoint.restore(run, checkpoint.load(folder.checkpoint))
+                self._notify(run, "on_fit_start", FitStart(self.spec, folder.path, tuple(run.history), self.progress))
                 while not self._done(run):
                     epoch = len(run.history) + 1
                     synthetic = self._synthesise(run, epoch)  # None in warm-up epochs and for plain KD
@@ -222,7 +225,8 @@ class Distiller:
         forward = torch.compile(student, dynamic=True) if schedule.compile else student
         return Run(
             spec, device, folder, run_streams, task, teacher, Path(teacher_path), train, dev, student, forward,
-            loss_fn, optimizer, learning_rate, real, synthesiser, started, setup_seconds,
+            loss_fn, optimizer, learning_rate, real, synthesiser, [section.create() for section in spec.callbacks],
+            started, setup_seconds,
             {"train": data_fingerprint(task, train_rows), "dev": data_fingerprint(task, dev_rows)},
         )
 
@@ -264,6 +268,7 @@ class Distiller:
             run.outputs = predict(run.forward, run.train.vectors, self._inference_batch)
         synthetic = run.synthesiser.generate(run.outputs, run.student)
         run.last_map = self._map_inputs(run, synthetic)
+        self._notify(run, "on_synthesis", synthetic)
         return synthetic
 
     def _train(self, run: Run, epoch: int, synthetic: SyntheticSet | None) -> dict[str, Any]:
@@ -299,11 +304,7 @@ class Distiller:
     def _record(self, run: Run, row: dict[str, Any]) -> None:
         row["epoch_s"] = time.perf_counter() - run.epoch_started
         run.history.append(row)
-        self._say(
-            f"epoch {row['epoch']}: agreement {row['agreement']:.4f}, dev score {row['dev_score']:.4f}"
-            + (f", {row['n_synthetic']} synthetic" if "n_synthetic" in row else "")
-            + f" ({row['epoch_s']:.1f} s)"
-        )
+        self._notify(run, "on_epoch_end", row)
 
     def _done(self, run: Run) -> bool:
         """All epochs run, or agreement reached, and, for a run with synthesis, after at least one
@@ -317,11 +318,10 @@ class Distiller:
         return len(run.history) >= self.spec.schedule.max_epochs
 
     def _finish(self, run: Run) -> FitResult:
-        """Export the student, write history, map and metrics."""
+        """Export the student, write the map, metrics and the student's model card."""
         spec, task, output_dir = self.spec, run.task, run.folder.path
         with atomic(output_dir / "student") as staging:
-            run.teacher.export(run.student, staging)
-        write_history(run.history, output_dir / "history.csv")
+            run.teacher.export(run.student, staging, task, spec.task.max_length)
         if run.last_map is not None:
             self._plot(run)
         dev_outputs = predict(run.student, run.dev.vectors, self._inference_batch)
@@ -351,6 +351,8 @@ class Distiller:
             "provenance": self._provenance(run),
         }
         write_metrics(metrics, output_dir / "metrics.json")
+        write_model_card(output_dir / "student", spec, task, metrics)
+        self._notify(run, "on_fit_end", metrics)
         shutil.rmtree(run.folder.checkpoint, ignore_errors=True)  # the run is exported; resuming has no use
         return FitResult(metrics, run.history, output_dir)
 
@@ -371,9 +373,10 @@ class Distiller:
     def _inference_batch(self) -> int:
         return inference_batch(self.spec.schedule.batch_size, resolve_device(self.spec.device))
 
-    def _say(self, message: str) -> None:
-        if self.progress:
-            tqdm.write(message)
+    @staticmethod
+    def _notify(run: Run, hook: str, argument: Any) -> None:
+        for callback in run.callbacks:
+            getattr(callback, hook)(argument)
 
     def _cache(self, teacher: Teacher, task: Task, rows: datasets.Dataset, split: str) -> CachedSplit:
         columns = task.texts(rows)

@@ -109,3 +109,22 @@ def teacher_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SAGE_CACHE_DIR", str(cache))
         yield cache
+
+
+@pytest.fixture(scope="session")
+def deep_interface_run(tmp_path_factory, teacher_cache):
+    """A run with its interface at block 2, scored on 50 held-out train rows, with mixup synthesis
+    (cheap) and every built-in callback, plus a user's callback registered in tests/recorder.py."""
+    import sage
+    import recorder  # registers the recorder callback
+    from tiny import tiny_spec
+
+    spec = tiny_spec(
+        tmp_path_factory.mktemp("deep"),
+        task={"holdout": 50},
+        teacher={"interface_layer": 2},
+        synthesis={"name": "mixup"},
+    )
+    spec["callbacks"] = [{"name": name} for name in ("progress", "history", "tensorboard", "logging", "recorder")]
+    recorder.CALLS.clear()
+    return sage.build(spec, progress=False).fit()

@@ -9,15 +9,17 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoTokenizer, pipeline
 
 import sage
 import sage.provenance
+from sage.engine import split_rows
 from sage.models.finetune import teacher_cache_dir
 from sage.spec import FinetuneSpec
 from tiny import TINY, tiny_spec
 
 pytestmark = pytest.mark.slow
+TASK = sage.tasks.get("sst2")
 
 # Measured on the project's 2-core CPU (torch 2.13.0 CPU build), 2026-12-02.
 PINNED_TRAIN_LOSS = [2.77036, 2.76981, 2.76899]
@@ -88,21 +90,45 @@ def test_sage_run_writes_everything_a_user_looks_at(sage_run):
     assert (out / "map.png").stat().st_size > 10_000
 
 
-def test_exported_student_is_a_text_classifier_with_the_students_dev_score(sage_run):
-    path = sage_run.output_dir / "student"
-    model = AutoModelForSequenceClassification.from_pretrained(path).eval()
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    assert model.config.num_hidden_layers == 3
-    task = sage.tasks.get("sst2")
-    dev = task.load("dev")
-    predictions = []
-    with torch.no_grad():
-        for start in range(0, len(dev), 128):
-            sentences = task.texts(dev.select(range(start, min(start + 128, len(dev)))))[0]
-            batch = tokenizer(sentences, truncation=True, max_length=32, padding=True, return_tensors="pt")
-            predictions.append(model(**batch).logits.argmax(1))
-    score = task.evaluate(torch.cat(predictions).numpy(), task.labels(dev))["accuracy"]
-    assert score == pytest.approx(sage_run.metrics["dev"]["accuracy"], abs=1 / len(dev))
+def pipeline_scores(student_dir, rows) -> dict[str, float]:
+    """The exported student's scores on SST-2 ``rows`` through ``transformers.pipeline``, as a user would call it."""
+    classify = pipeline("text-classification", model=str(student_dir), device="cpu")
+    outputs = classify(TASK.texts(rows)[0], truncation=True, batch_size=64)
+    predictions = np.array([classify.model.config.label2id[output["label"]] for output in outputs])
+    return TASK.evaluate(predictions, TASK.labels(rows))
+
+
+def test_the_exported_student_in_a_transformers_pipeline_scores_as_the_run_did(sage_run):
+    dev = TASK.load("dev")
+    assert pipeline_scores(sage_run.output_dir / "student", dev)["accuracy"] == pytest.approx(
+        sage_run.metrics["dev"]["accuracy"], abs=1 / len(dev)
+    )
+    config = AutoConfig.from_pretrained(sage_run.output_dir / "student")
+    assert config.num_hidden_layers == 3
+    assert config.id2label == {0: "negative", 1: "positive"} and config.label2id == {"negative": 0, "positive": 1}
+
+
+def test_a_student_with_its_interface_at_block_2_exports_those_blocks_and_scores_as_the_run_did(deep_interface_run):
+    student = deep_interface_run.output_dir / "student"
+    assert AutoConfig.from_pretrained(student).num_hidden_layers == 2 + 3  # the teacher's 2 blocks, then the student's 3
+    _, held_out = split_rows(TASK, sage.load_spec(deep_interface_run.output_dir / "spec.yaml").task)
+    assert deep_interface_run.metrics["evaluated_on"] == "50 held-out train rows"
+    assert pipeline_scores(student, held_out)["accuracy"] == pytest.approx(
+        deep_interface_run.metrics["dev"]["accuracy"], abs=1 / len(held_out)
+    )
+    assert AutoTokenizer.from_pretrained(student).model_max_length == TINY["task"]["max_length"]
+
+
+def test_the_model_card_is_filled_from_the_run(sage_run):
+    card = (sage_run.output_dir / "student" / "README.md").read_text()
+    metadata = yaml.safe_load(card.split("---")[1])
+    assert metadata["pipeline_tag"] == "text-classification" and metadata["library_name"] == "transformers"
+    (result,) = metadata["model-index"][0]["results"]
+    assert result["metrics"] == [{"type": "accuracy", "value": round(sage_run.metrics["dev"]["accuracy"], 4)}]
+    teacher = sage_run.metrics["teacher_dev"]["accuracy"]
+    assert f"| accuracy | {sage_run.metrics['dev']['accuracy']:.4f} | {teacher:.4f} |" in card
+    assert sage_run.metrics["teacher_path"] in card and "200 sst2 training examples" in card
+    assert yaml.safe_load(card.split("```yaml\n")[1].split("```")[0]) == yaml.safe_load((sage_run.output_dir / "spec.yaml").read_text())
 
 
 def test_plain_kd_is_the_same_loop_without_synthetic_data(kd_run, sage_run):

@@ -137,7 +137,7 @@ def test_overwrite_removes_only_sage_runs(tmp_path):
 
 
 def test_a_failed_export_is_an_error_with_a_failed_status_and_no_metrics(tmp_path, monkeypatch, capsys):
-    def broken_export(self, student, directory):
+    def broken_export(self, student, directory, *rest):
         raise OSError(f"disk full while writing {directory}")
 
     monkeypatch.setattr(sage.models.teacher.Teacher, "export", broken_export)

@@ -73,13 +73,9 @@ def finetune_teacher(
     backbone = settings.backbone or default_backbone()
     started = time.perf_counter()
     torch.manual_seed(settings.seed)
-    label_names = task.label_names or ("score",)
     model = AutoModelForSequenceClassification.from_pretrained(
         backbone,
-        num_labels=task.num_labels,
-        id2label=dict(enumerate(label_names)),
-        label2id={name: i for i, name in enumerate(label_names)},
-        problem_type="regression" if task.is_regression else "single_label_classification",
+        **task.head_config(),
         dtype=torch.float32,  # weights may be stored in half precision; train in full
         attn_implementation="sdpa",  # PyTorch's fused attention kernels
     ).to(device)

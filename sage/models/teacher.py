@@ -204,10 +204,14 @@ class Teacher:
             vectors[torch.as_tensor(batch, device=self.device), :kept] = hidden[:, :kept].to(dtype)
         return VectorSet(vectors, torch.as_tensor(lengths, device=self.device))
 
-    def export(self, student: Body, directory: str | os.PathLike) -> Path:
-        """Save ``student`` as a text classifier: this teacher's embedding layer and blocks below
-        the interface, then the student's blocks and head. Loadable with
-        ``AutoModelForSequenceClassification.from_pretrained``.
+    def export(self, student: Body, directory: str | os.PathLike, task: Task, max_length: int) -> Path:
+        """Save ``student`` as a text classifier for ``task``: this teacher's embedding layer and
+        blocks below the interface, then the student's blocks and head, with the teacher's tokenizer.
+
+        ``pipeline("text-classification", model=directory)`` uses it as it is: the config names
+        the task's labels (``id2label``, ``label2id``) and its problem type, and the tokenizer's
+        ``model_max_length`` is the ``max_length`` the student was trained at, so that
+        ``truncation=True`` cuts inputs where training did.
         """
         if self.interface_layer and any(
             getattr(student.model.config, key) != getattr(self.model.config, key)
@@ -225,7 +229,12 @@ class Teacher:
         model_blocks = getattr(parent, attribute)
         setattr(parent, attribute, torch.nn.ModuleList([*prefix_blocks, *model_blocks]))
         model.config.num_hidden_layers = len(prefix_blocks) + len(model_blocks)
+        for key, value in task.head_config().items():
+            setattr(model.config, key, value)
+        setattr(model.config, TASK_KEY, task.name)
         directory = Path(directory)
         model.requires_grad_(True).save_pretrained(directory)
-        self.tokenizer.save_pretrained(directory)
+        tokenizer = copy.deepcopy(self.tokenizer)
+        tokenizer.model_max_length = max_length
+        tokenizer.save_pretrained(directory)
         return directory

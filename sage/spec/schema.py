@@ -37,6 +37,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from transformers import AutoConfig, PretrainedConfig
 
+import sage.callbacks
 import sage.losses
 import sage.projectors
 import sage.samplers
@@ -201,6 +202,17 @@ class SynthesisSpec(ComponentSpec):
         return {"name": self.name, "parents": self.parents, "space": self.space, **self.arguments}
 
 
+class CallbackSpec(ComponentSpec):
+    kind = "callback"
+    registry = sage.callbacks.registry
+    name: str
+
+
+def default_callbacks() -> list[CallbackSpec]:
+    """The progress display and history.csv; a spec that lists ``callbacks`` gets those it lists."""
+    return [CallbackSpec(name="progress"), CallbackSpec(name="history")]
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -353,6 +365,11 @@ class SageSpec(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: StrictInt = 0
     output_dir: Path | None = Field(None, description="default: runs/<task>-<hash of the spec>")
+    callbacks: list[CallbackSpec] = Field(
+        default_factory=default_callbacks,
+        description="what watches the run (progress, history, tensorboard, logging, or your own); they do not "
+        "change it, so they are not part of its fingerprint",
+    )
 
     @model_validator(mode="after")
     def _check_combinations(self) -> SageSpec:
@@ -427,8 +444,9 @@ class SageSpec(Section):
         return self.model_dump(mode="json")
 
     def fingerprint(self) -> str:
-        """A short hash of the resolved spec, less its output folder, and of the versions that shape results."""
-        data = {key: value for key, value in self.resolved().items() if key != "output_dir"}
+        """A short hash of the resolved spec, less its output folder and callbacks, and of the versions
+        that shape results."""
+        data = {key: value for key, value in self.resolved().items() if key not in ("output_dir", "callbacks")}
         data["versions"] = results_identity()
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
 

@@ -9,6 +9,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import datasets
 import numpy as np
@@ -81,6 +82,17 @@ class Task:
     def num_labels(self) -> int:
         """Number of model outputs: 1 for regression, else the number of classes."""
         return 1 if self.label_names is None else len(self.label_names)
+
+    def head_config(self) -> dict[str, Any]:
+        """What a Hugging Face classifier's config says of this task's outputs: label names by id
+        (one ``score`` for regression), ids by name, and the problem type."""
+        names = self.label_names or ("score",)
+        return {
+            "num_labels": self.num_labels,
+            "id2label": dict(enumerate(names)),
+            "label2id": {name: i for i, name in enumerate(names)},
+            "problem_type": "regression" if self.is_regression else "single_label_classification",
+        }
 
     @property
     def columns(self) -> tuple[str, ...]:

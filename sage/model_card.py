@@ -1,0 +1,115 @@
+"""The exported student's model card (its README.md), filled from the run that made it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sage.run_folder import write_text_atomically
+from sage.spec import SageSpec
+from sage.tasks.task import Task
+
+
+def model_card(spec: SageSpec, task: Task, metrics: Mapping[str, Any]) -> str:
+    """Hugging Face model-card metadata and text: what the student is, how to call it, the
+    teacher, the data, the scores beside the teacher's, and the spec that reproduces it."""
+    # "score" repeats the task's main metric under the bench's name for it; the card names metrics.
+    dev = {name: value for name, value in metrics["dev"].items() if name != "score"} or metrics["dev"]
+    teacher_dev = metrics["teacher_dev"]
+    pairs = len(task.text_fields) == 2
+    metadata = {
+        "library_name": "transformers",
+        "pipeline_tag": "text-classification",
+        "tags": ["sage-distill", "knowledge-distillation", task.name],
+        "model-index": [
+            {
+                "name": f"sage student for {task.name}",
+                "results": [
+                    {
+                        "task": {"type": "text-classification"},
+                        "dataset": {"name": task.name, "split": _split(metrics)},
+                        "metrics": [{"type": name, "value": round(value, 4)} for name, value in dev.items()],
+                    }
+                ],
+            }
+        ],
+    }
+    retained = 100 * metrics["dev"]["score"] / teacher_dev["score"] if teacher_dev["score"] else float("nan")
+    scores = "\n".join(
+        f"| {name} | {value:.4f} | {teacher_dev[name]:.4f} |" for name, value in dev.items() if name in teacher_dev
+    )
+    method = "plain KD" if not spec.uses_synthetic_data else f"SAGE, synthesis strategy `{spec.synthesis.name}`"
+    given = "a pair of texts as `{\"text\": ..., \"text_pair\": ...}`" if pairs else "a text"
+    output = "its score as `score` (a regression: no softmax)" if task.is_regression else "its label name and probability"
+    provenance = metrics["provenance"]
+    versions = ", ".join(f"{name} {version}" for name, version in provenance["versions"].items())
+    body = f"""# sage student for {task.name}
+
+A text classifier distilled with [sage](https://pypi.org/project/sage-distill/) ({method}) from a
+fine-tuned teacher: the teacher's embedding layer{_below(spec)}, then the student's blocks (student
+`{spec.student.name}`) and head; {metrics["student_parameters"]:,} parameters in all.
+
+## Use
+
+```python
+from transformers import pipeline
+
+classify = pipeline("text-classification", model="path/to/this/folder")
+classify({_example(pairs)}, truncation=True)
+```
+
+Give it {given}; it returns {output}. The tokenizer's `model_max_length` is {spec.task.max_length}, the length the
+student was trained at; `truncation=True` cuts longer inputs there.
+
+## Scores
+
+On {metrics["evaluated_on"]} ({metrics["dev_examples"]} examples); the student keeps {retained:.1f}% of
+the teacher's score and agrees with it on {100 * metrics["dev_agreement"]:.1f}% of them.
+
+| metric | student | teacher |
+|---|---|---|
+{scores}
+
+## Teacher
+
+`{metrics["teacher_path"]}` ({metrics["teacher_parameters"]:,} parameters, run at
+{metrics["teacher_precision"]}), interface at {"the embedding layer" if not spec.teacher.interface_layer else f"block {spec.teacher.interface_layer}"}.
+
+## Data
+
+{metrics["train_examples"]:,} {task.name} training examples (rows fingerprint `{provenance["train_rows"][:16]}`),
+{metrics["epochs"]} epochs (stopped by {metrics["stopped_by"]}), {metrics["gradient_steps"]:,} gradient steps,
+{metrics["synthetic_examples_trained"]:,} synthetic examples trained on.
+
+## Reproduce
+
+Trained on {metrics["machine"]} in {metrics["total_seconds"]:.0f} s with {versions}, sage commit
+`{provenance["commit"]}`. The spec (`sage run spec.yaml`):
+
+```yaml
+{yaml.safe_dump(spec.resolved(), sort_keys=False).rstrip()}
+```
+"""
+    return f"---\n{yaml.safe_dump(metadata, sort_keys=False)}---\n\n{body}"
+
+
+def write_model_card(student_dir: Path, spec: SageSpec, task: Task, metrics: Mapping[str, Any]) -> None:
+    write_text_atomically(student_dir / "README.md", model_card(spec, task, metrics))
+
+
+def _split(metrics: Mapping[str, Any]) -> str:
+    return "validation" if metrics["evaluated_on"] == "dev" else "train (held out)"
+
+
+def _below(spec: SageSpec) -> str:
+    layer = spec.teacher.interface_layer
+    return f" and its first {layer} block{'s' if layer > 1 else ''}" if layer else ""
+
+
+def _example(pairs: bool) -> str:
+    if pairs:
+        return '{"text": "A man is playing a guitar.", "text_pair": "Someone plays music."}'
+    return '"a gripping, beautifully acted film"'
