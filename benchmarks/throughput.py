@@ -35,13 +35,13 @@ def synchronize(device: torch.device) -> None:
 
 def padded(data: VectorSet, width: int) -> VectorSet:
     """Every sequence padded to ``width`` and attended in full, as a loop without bucketing runs."""
-    vectors = torch.nn.functional.pad(data.vectors, (0, 0, 0, width - data.vectors.shape[1]))
-    return VectorSet(vectors, torch.full_like(data.lengths, width))
+    vectors = torch.nn.functional.pad(data.padded(), (0, 0, 0, width - data.longest))
+    return VectorSet.from_padded(vectors, torch.full_like(data.lengths, width))
 
 
 def trainer(student, data, targets, seed=0):
     """What the engine's ``train_epoch`` needs for one source of real examples, at a constant rate."""
-    device = data.vectors.device
+    device = data.device
     optimizer = build_optimizer(student, 1e-4, 0.01, device)
     streams = RandomStreams(seed)
     labels = torch.zeros(len(data), dtype=torch.long, device=device)
@@ -50,7 +50,7 @@ def trainer(student, data, targets, seed=0):
 
 
 def epoch_throughput(teacher, data, targets, batch_size, compile_student, seed=0) -> float:
-    device = data.vectors.device
+    device = data.device
     student = TruncatedStudent([0, 2, 4]).build(teacher).to(device)
     forward = torch.compile(student, dynamic=True) if compile_student else student
     sources, optimizer, rate = trainer(student, data, targets, seed)
@@ -63,7 +63,7 @@ def epoch_throughput(teacher, data, targets, batch_size, compile_student, seed=0
 
 
 def profile_steps(teacher, data, targets, batch_size, steps=20) -> str:
-    device = data.vectors.device
+    device = data.device
     student = TruncatedStudent([0, 2, 4]).build(teacher).to(device)
     subset = data.select(torch.arange(min(len(data), steps * batch_size), device=device))
     sources, optimizer, rate = trainer(student, subset, targets[: len(subset)])

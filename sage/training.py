@@ -56,7 +56,7 @@ def predict(body: torch.nn.Module, data: VectorSet, batch_size: int, progress: s
     """Outputs of ``body`` on every sequence, float32 ``[N, num_labels]``, in the input order."""
     was_training = body.training
     body.eval()
-    device = data.vectors.device
+    device = data.device
     outputs = None
     for index in tqdm(
         sorted_batches(data.host_lengths, batch_size), desc=progress, disable=None if progress else True, leave=False
@@ -156,7 +156,7 @@ def train_epoch(
 ) -> dict[str, float]:
     """One pass over every source (epoch counted from 1); returns the mean training loss and the step count."""
     body.train()
-    device = sources[0].data.vectors.device
+    device = sources[0].data.device
     total, count = torch.zeros((), device=device), 0
     plan = epoch_plan(sources, batch_size)
     for step, (number, index) in enumerate(tqdm(plan, desc=progress, disable=None if progress else True, leave=False)):

@@ -69,7 +69,7 @@ def sequences(real_vectors: np.ndarray):
     real = torch.arange(9) < lengths[:, None]
     noise = noise * real.unsqueeze(-1)
     noise -= (noise.sum(1) / lengths[:, None]).unsqueeze(1) * real.unsqueeze(-1)  # zero-mean over real tokens
-    return VectorSet(vectors[:, None, :] * real.unsqueeze(-1) + noise, lengths)
+    return VectorSet.from_padded(vectors[:, None, :] * real.unsqueeze(-1) + noise, lengths)
 
 
 @pytest.fixture

@@ -37,10 +37,10 @@ def test_mixup_points_lie_on_the_segment_between_parent_and_partner(make_context
     np.testing.assert_array_equal(result.parents, np.resize(anchors, 80))
     context.rng = stream  # replay the stream: the partners it drew come first
     partners = strategy.partners(result.parents, np.arange(80) // 40)
-    width = sequences.vectors.shape[1]
-    a = padded(sequences.vectors[result.parents], width)
-    b = padded(sequences.vectors[torch.as_tensor(partners)], width)
-    x = padded(result.vectors.vectors, width)
+    width = sequences.longest
+    a = padded(sequences.padded()[result.parents], width)
+    b = padded(sequences.padded()[torch.as_tensor(partners)], width)
+    x = padded(result.vectors.padded(), width)
     # x = λ a + (1 − λ) b = b + λ (a − b): solve for λ per point, then check the residual.
     direction, offset = (a - b).flatten(1), (x - b).flatten(1)
     weight = (direction * offset).sum(1) / direction.square().sum(1)
@@ -76,8 +76,8 @@ def test_adversarial_points_raise_the_divergence_above_their_parents(make_contex
         after = divergence(student(x, mask), context.teacher(x, mask))
     assert (after > before).all()
     # Within each token's ball: at most epsilon of its own norm.
-    shift = (result.vectors.vectors - parent_x.vectors.float()).norm(dim=-1)
-    assert (shift <= 0.2 * parent_x.vectors.float().norm(dim=-1) + 1e-5).all()
+    shift = (result.vectors.tokens - parent_x.tokens.float()).norm(dim=-1)
+    assert (shift <= 0.2 * parent_x.tokens.float().norm(dim=-1) + 1e-5).all()
     assert all(p.requires_grad for p in student.parameters())  # left trainable
 
 
@@ -85,7 +85,7 @@ def test_residual_with_step_zero_gives_back_the_parents(make_context, sequences)
     strategy = prepared("residual", make_context(), step=0.0, fit_in_background=False)
     result = strategy.propose(np.arange(30), 60, student=None)
     expected = sequences.select(torch.as_tensor(result.parents))
-    assert torch.equal(result.vectors.vectors, expected.vectors.float())
+    assert torch.equal(result.vectors.tokens, expected.tokens.float())
 
 
 def test_residual_moves_a_controlled_step_of_the_decoded_difference(make_context):
@@ -151,10 +151,10 @@ def test_a_synthetic_set_is_labelled_and_described(make_context):
 
 def test_lifted_vectors_are_float32_so_small_shifts_survive_bf16_storage():
     vectors = torch.randn(4, 5, 384, generator=torch.Generator().manual_seed(0)).to(torch.bfloat16)
-    stored = VectorSet(vectors, torch.tensor([5, 4, 3, 5]))
+    stored = VectorSet.from_padded(vectors, torch.tensor([5, 4, 3, 5]))
     targets = stored.pooled() + 1e-3
     lifted = stored.lift(torch.arange(4), targets)
-    assert lifted.vectors.dtype == torch.float32
+    assert lifted.dtype == torch.float32
     np.testing.assert_allclose(lifted.pooled(), targets, atol=1e-5)
 
 

@@ -26,14 +26,13 @@ def test_propose_lifts_inverted_points_onto_their_parents(make_context, sequence
     assert result.stats["projection"] == "fitted" and result.stats["projector_fit_s"] > 0
     np.testing.assert_array_equal(result.parents, np.resize(anchors, 60))
     np.testing.assert_array_equal(result.vectors.lengths, sequences.lengths[result.parents])
-    assert result.vectors.vectors.dtype == torch.float32
+    assert result.vectors.dtype == torch.float32
     # Each synthetic sequence pools to the projector's inverse of its sampled point.
     expected = strategy.projector.inverse_transform(result.points)
     np.testing.assert_allclose(result.vectors.pooled().numpy(), expected, atol=1e-5)
-    # Padding stays zero, so the lift moved real tokens only.
-    width = result.vectors.vectors.shape[1]
-    padding = torch.arange(width) >= result.vectors.lengths[:, None]
-    assert result.vectors.vectors[padding].abs().max() == 0
+    # Batches pad with zeros, so the lift moved real tokens only.
+    vectors, mask = result.vectors.batch(torch.arange(len(result.parents)))
+    assert vectors[mask == 0].abs().max() == 0 and (mask.sum(1) == result.vectors.lengths).all()
     # The inverse diagnostic: PCA's inverse of the anchors' own points, checked independently.
     decoded = strategy.projector.inverse_transform(strategy.embedding[anchors])
     original = context.pooled[anchors]
@@ -79,7 +78,7 @@ def test_a_reducer_with_no_inverse_is_inverted_by_neighbours(make_context):
     strategy = pipeline(context)
     anchors = np.arange(30)
     result = strategy.propose(anchors, 60, None)
-    assert len(result.parents) == 60 and torch.isfinite(result.vectors.vectors).all()
+    assert len(result.parents) == 60 and torch.isfinite(result.vectors.tokens).all()
     # The inverse diagnostic leaves each probed example out of its own decoding; in-sample,
     # the neighbour mean would return the example itself and score a cosine of 1.0.
     pooled = context.pooled

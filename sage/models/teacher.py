@@ -183,14 +183,14 @@ class Teacher:
 
     @torch.no_grad()
     def embed(self, columns: TextColumns, max_length: int, batch_size: int = 256, progress: str | None = None) -> VectorSet:
-        """Vectors at the interface for every example, padded to the longest, with their lengths."""
+        """Vectors at the interface for every example, stored ragged (real tokens only)."""
         encoded = self.tokenizer(*columns, truncation=True, max_length=max_length)
-        lengths = np.array([len(ids) for ids in encoded["input_ids"]])
-        width, dim = int(lengths.max()), self.model.config.hidden_size
+        lengths = torch.as_tensor([len(ids) for ids in encoded["input_ids"]], device=self.device)
         dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
-        vectors = torch.zeros(len(lengths), width, dim, dtype=dtype, device=self.device)
+        tokens = torch.zeros(int(lengths.sum()), self.model.config.hidden_size, dtype=dtype, device=self.device)
+        starts = torch.cat([lengths.new_zeros(1), lengths.cumsum(0)[:-1]])
         # Longest first, so that each batch pads only to its own longest member.
-        order = np.argsort(-lengths, kind="stable")
+        order = np.argsort(-lengths.cpu().numpy(), kind="stable")
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         for batch in tqdm(batches, desc=progress, disable=None if progress else True, leave=False):
             features = self.tokenizer.pad(
@@ -200,9 +200,12 @@ class Teacher:
             ).to(self.device)
             with autocast(self.device):
                 hidden = self.prefix(**features).last_hidden_state
-            kept = min(hidden.shape[1], width)  # rounding up may pad past the longest sequence
-            vectors[torch.as_tensor(batch, device=self.device), :kept] = hidden[:, :kept].to(dtype)
-        return VectorSet(vectors, torch.as_tensor(lengths, device=self.device))
+            batch = torch.as_tensor(batch, device=self.device)
+            positions = torch.arange(hidden.shape[1], device=self.device)
+            real = positions < lengths[batch, None]
+            # Row by row, the real tokens land at their sequence's offset in ``tokens``.
+            tokens[(starts[batch, None] + positions)[real]] = hidden[real].to(dtype)
+        return VectorSet(tokens, lengths)
 
     def export(self, student: Body, directory: str | os.PathLike, task: Task, max_length: int) -> Path:
         """Save ``student`` as a text classifier for ``task``: this teacher's embedding layer and

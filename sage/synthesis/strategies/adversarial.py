@@ -44,9 +44,9 @@ class Adversarial(Strategy):
     def propose(self, anchors: np.ndarray, count: int, student: Body) -> Proposal:
         context = self.context
         parents, repeat = cyclic_parents(anchors, count)
-        device = context.real.vectors.device
+        device = context.real.device
         parent_set = context.real.select(torch.as_tensor(parents, device=device))
-        vectors = torch.zeros(parent_set.vectors.shape, dtype=torch.float32, device=device)
+        vectors = torch.zeros(len(parent_set), parent_set.longest, parent_set.dim, dtype=torch.float32, device=device)
         seed = int(context.rng.integers(2**62))
         was_training = student.training
         # Gradients are wanted for the inputs only: frozen weights skip their half of the backward pass.
@@ -59,7 +59,7 @@ class Adversarial(Strategy):
         student.train(was_training)
         for parameter in trainable:
             parameter.requires_grad_(True)
-        return Proposal(VectorSet(vectors, parent_set.lengths), parents)
+        return Proposal(VectorSet.from_padded(vectors, parent_set.lengths), parents)
 
     def _attack(
         self, x: torch.Tensor, mask: torch.Tensor, random_start: torch.Tensor, student: Body, seed: int

@@ -49,7 +49,7 @@ class Boundary(Strategy):
         partners = nearest(context.space, rows, int(repeat.max(initial=0)) + 1, classes)[which, repeat]
         usable = partners >= 0
         parents, partners = parents[usable], partners[usable]
-        device = context.real.vectors.device
+        device = context.real.device
         first = torch.as_tensor(parents, device=device)
         second = torch.as_tensor(partners, device=device)
 

@@ -63,7 +63,7 @@ class Mixup(Strategy):
         parents, repeat = cyclic_parents(anchors, count)
         partners = self.partners(parents, repeat)
         weight = self.context.rng.beta(self.alpha, self.alpha, size=len(parents))
-        device = self.context.real.vectors.device
+        device = self.context.real.device
         vectors = self.context.real.mix(
             torch.as_tensor(parents, device=device),
             torch.as_tensor(partners, device=device),

@@ -159,7 +159,7 @@ class PaperPipeline(Strategy):
         # Projectors return NaN rows for points they refuse to invert; those points are dropped.
         kept = np.isfinite(pooled).all(axis=1)
         points, parents, pooled = points[kept], parents[kept], pooled[kept]
-        device = context.real.vectors.device
+        device = context.real.device
         vectors = context.real.lift(torch.as_tensor(parents, device=device), torch.as_tensor(pooled, device=device))
         stats |= self._inverse_fidelity(anchors)
         return Proposal(vectors, parents, points=points, stats=stats)
