@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -66,7 +67,8 @@ def _run(args: argparse.Namespace) -> int:
 
     distiller = build(args.spec, args.overrides)
     result = distiller.fit(resume=args.resume, overwrite=args.overwrite)
-    print(json.dumps({"output_dir": str(result.output_dir), **result.metrics}, indent=2))
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, every rank has the result; one prints it
+        print(json.dumps({"output_dir": str(result.output_dir), **result.metrics}, indent=2))
     return 0
 
 

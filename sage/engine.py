@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import platform
 import shutil
@@ -18,6 +19,8 @@ from safetensors import safe_open
 import sage.tasks
 from sage import checkpoint, streams
 from sage.callbacks import Callback, FitStart
+from sage.distributed import Cluster
+from sage.errors import InputError
 from sage.models.body import Body
 from sage.models.finetune import data_fingerprint, finetune_teacher
 from sage.models.teacher import Teacher, check_teacher
@@ -71,8 +74,10 @@ class Run:
     teacher_path: Path
     train: CachedSplit
     dev: CachedSplit
+    cluster: Cluster
     student: Body
-    forward: torch.nn.Module  # the student, compiled when the spec asks
+    forward: torch.nn.Module  # what trains: the student, compiled when the spec asks, under DDP on several ranks
+    inference: torch.nn.Module  # what predicts: the student, compiled when the spec asks (never DDP: rank 0 alone predicts)
     loss_fn: Any
     optimizer: torch.optim.Optimizer
     learning_rate: LearningRate
@@ -142,13 +147,16 @@ class Distiller:
         there from its last finished epoch, and ends exactly as the run would have uninterrupted;
         ``overwrite`` removes the run the folder holds; both: resume where possible, else start again.
         """
+        cluster = Cluster.from_environment(resolve_device(self.spec.device))
+        if cluster.distributed and resume:
+            raise InputError("resume is not supported in a run over several processes yet; run again with --overwrite")
         folder = RunFolder(self.spec.run_dir(), self.spec.fingerprint())
-        resumed = folder.claim(resume, overwrite)  # refuses before any work
+        resumed = cluster.on_main(lambda: folder.claim(resume, overwrite))  # refuses before any work
         rows = self._inputs()  # a wrong input stops the run before anything is written
         run = None
-        with folder.running():
+        with folder.running() if cluster.is_main else contextlib.nullcontext():
             try:
-                run = self._start(folder, *rows)
+                run = self._start(folder, cluster, *rows)
                 self._prepare_synthesis(run)
                 if resumed:
                     checkpoint.restore(run, checkpoint.load(folder.checkpoint))
@@ -157,13 +165,14 @@ class Distiller:
                     epoch = len(run.history) + 1
                     synthetic = self._synthesise(run, epoch)  # None in warm-up epochs and for plain KD
                     row = self._train(run, epoch, synthetic)
-                    row |= self._evaluate(run)
+                    row = cluster.broadcast(row | self._evaluate(run) if cluster.is_main else row)
                     self._record(run, row)
-                    checkpoint.save(folder.checkpoint, checkpoint.capture(run))
+                    if cluster.is_main:
+                        checkpoint.save(folder.checkpoint, checkpoint.capture(run))
             finally:
                 if run is not None and run.synthesiser is not None:
                     run.synthesiser.close()  # no background fit or temporary file outlives the run
-            result = self._finish(run)
+            result = cluster.on_main(lambda: self._finish(run))
         return result
 
     # -- the steps of fit() ---------------------------------------------------------------------
@@ -176,25 +185,31 @@ class Distiller:
             check_teacher(Path(self.spec.teacher.path), task)
         return task, train_rows, dev_rows
 
-    def _start(self, folder: RunFolder, task: Task, train_rows: datasets.Dataset, dev_rows: datasets.Dataset) -> Run:
+    def _start(
+        self, folder: RunFolder, cluster: Cluster, task: Task, train_rows: datasets.Dataset, dev_rows: datasets.Dataset
+    ) -> Run:
         """The resolved spec, the teacher at the interface with the data cached there, student and optimiser."""
         spec, schedule = self.spec, self.spec.schedule
         started = time.perf_counter()
         device = resolve_device(spec.device)
-        with atomic(folder.path / "spec.yaml") as staging:
-            save_spec(spec, staging)
+        self.progress = self.progress and cluster.is_main
+        if cluster.is_main:
+            with atomic(folder.path / "spec.yaml") as staging:
+                save_spec(spec, staging)
         run_streams = RandomStreams(spec.seed)
 
-        teacher_path = spec.teacher.path or finetune_teacher(
-            task,
-            task.load("train", spec.task.data_dir) if spec.teacher.finetune.full_train else train_rows,
-            spec.teacher.finetune,
-            spec.task.max_length,
-            device,
+        teacher_path = spec.teacher.path or cluster.on_main(  # the other ranks then find it cached
+            lambda: finetune_teacher(
+                task,
+                task.load("train", spec.task.data_dir) if spec.teacher.finetune.full_train else train_rows,
+                spec.teacher.finetune,
+                spec.task.max_length,
+                device,
+            )
         )
         teacher = Teacher.from_pretrained(teacher_path, spec.teacher.interface_layer, device, spec.teacher.precision)
-        train = self._cache(teacher, task, train_rows, "train")
-        dev = self._cache(teacher, task, dev_rows, "dev")
+        train = self._cache(teacher, task, train_rows, "train", cluster)
+        dev = self._cache(teacher, task, dev_rows, "dev", cluster)
         setup_seconds = time.perf_counter() - started
 
         # Drawn after the teacher is ready, from streams of their own, so that a run draws the same
@@ -207,12 +222,12 @@ class Distiller:
             train.vectors,
             train.teacher,
             train.labels,
-            run_streams.torch(streams.REAL_BATCHES),
-            run_streams.global_torch(streams.REAL_DROPOUT, device),
+            run_streams.torch(streams.REAL_BATCHES),  # alike on every rank: each takes its share
+            run_streams.global_torch(cluster.stream_name(streams.REAL_DROPOUT), device),
         )
         loss_fn = spec.loss.create()
         synthesiser = None
-        if spec.uses_synthetic_data:
+        if spec.uses_synthetic_data and cluster.is_main:
             synthesiser = Synthesiser(
                 spec.synthesis.create(),
                 spec.synthesis.parents,
@@ -222,16 +237,22 @@ class Distiller:
                 loss_fn,
             )
         # Batches vary in length, so the compiled graph is built for dynamic shapes.
-        forward = torch.compile(student, dynamic=True) if schedule.compile else student
+        inference = torch.compile(student, dynamic=True) if schedule.compile else student
+        forward = torch.compile(cluster.wrap(student, device), dynamic=True) if schedule.compile else cluster.wrap(student, device)
+        callbacks = [section.create() for section in spec.callbacks] if cluster.is_main else []
         return Run(
-            spec, device, folder, run_streams, task, teacher, Path(teacher_path), train, dev, student, forward,
-            loss_fn, optimizer, learning_rate, real, synthesiser, [section.create() for section in spec.callbacks],
-            started, setup_seconds,
+            spec, device, folder, run_streams, task, teacher, Path(teacher_path), train, dev, cluster, student, forward,
+            inference, loss_fn, optimizer, learning_rate, real, synthesiser, callbacks, started, setup_seconds,
             {"train": data_fingerprint(task, train_rows), "dev": data_fingerprint(task, dev_rows)},
         )
 
     def _prepare_synthesis(self, run: Run) -> None:
-        """Hand the strategy what stays fixed for the run; it may start fitting a projection now."""
+        """Hand the strategy what stays fixed for the run (on rank 0, which synthesises); it may start
+        fitting a projection now. Every rank trains on the synthetic sets, with streams of their own."""
+        if not self.spec.uses_synthetic_data:
+            return
+        run.synthetic_order = run.streams.torch(streams.SYNTHETIC_BATCHES)
+        run.synthetic_dropout = run.streams.global_torch(run.cluster.stream_name(streams.SYNTHETIC_DROPOUT), run.device)
         if run.synthesiser is None:
             return
         spec, train = self.spec, run.train
@@ -257,18 +278,20 @@ class Distiller:
             device=run.device,
         )
         run.synthesiser.prepare(context, train.labels)
-        run.synthetic_order = run.streams.torch(streams.SYNTHETIC_BATCHES)
-        run.synthetic_dropout = run.streams.global_torch(streams.SYNTHETIC_DROPOUT, run.device)
 
     def _synthesise(self, run: Run, epoch: int) -> SyntheticSet | None:
         run.epoch_started = time.perf_counter()
-        if run.synthesiser is None or epoch <= self.spec.schedule.warmup_epochs:
+        if not self.spec.uses_synthetic_data or epoch <= self.spec.schedule.warmup_epochs:
             return None
-        if run.outputs is None:  # no warm-up: rank the untrained student
-            run.outputs = predict(run.forward, run.train.vectors, self._inference_batch)
-        synthetic = run.synthesiser.generate(run.outputs, run.student)
-        run.last_map = self._map_inputs(run, synthetic)
-        self._notify(run, "on_synthesis", synthetic)
+        synthetic = None
+        if run.cluster.is_main:
+            if run.outputs is None:  # no warm-up: rank the untrained student
+                run.outputs = predict(run.inference, run.train.vectors, self._inference_batch)
+            synthetic = run.synthesiser.generate(run.outputs, run.student)
+            run.last_map = self._map_inputs(run, synthetic)
+            self._notify(run, "on_synthesis", synthetic)
+        if run.cluster.distributed:
+            synthetic = run.cluster.broadcast(synthetic.to("cpu") if run.cluster.is_main else None).to(run.device)
         return synthetic
 
     def _train(self, run: Run, epoch: int, synthetic: SyntheticSet | None) -> dict[str, Any]:
@@ -288,15 +311,15 @@ class Distiller:
         progress = f"epoch {epoch}/{schedule.max_epochs}" if self.progress else None
         row |= train_epoch(
             run.forward, sources, run.loss_fn, run.optimizer, run.learning_rate, epoch,
-            schedule.batch_size, schedule.max_grad_norm, progress,
+            schedule.batch_size, schedule.max_grad_norm, progress, run.cluster,
         )
         row["train_s"] = time.perf_counter() - started
         run.steps += row["steps"]
         return row
 
     def _evaluate(self, run: Run) -> dict[str, Any]:
-        run.outputs = predict(run.forward, run.train.vectors, self._inference_batch)
-        dev_metrics = self._scores(run.task, predict(run.forward, run.dev.vectors, self._inference_batch), run.dev.labels)
+        run.outputs = predict(run.inference, run.train.vectors, self._inference_batch)
+        dev_metrics = self._scores(run.task, predict(run.inference, run.dev.vectors, self._inference_batch), run.dev.labels)
         return {"agreement": self._agreement(run.task, run.outputs, run.train.teacher)} | {
             f"dev_{name}": value for name, value in dev_metrics.items()
         }
@@ -312,7 +335,7 @@ class Distiller:
         if not run.history:
             return False
         reached = run.history[-1]["agreement"] >= self.spec.schedule.agreement_target
-        if reached and (run.synthesiser is None or run.synthetic_epochs > 0):
+        if reached and (not self.spec.uses_synthetic_data or run.synthetic_epochs > 0):
             run.stopped_by = "agreement"
             return True
         return len(run.history) >= self.spec.schedule.max_epochs
@@ -378,12 +401,21 @@ class Distiller:
         for callback in run.callbacks:
             getattr(callback, hook)(argument)
 
-    def _cache(self, teacher: Teacher, task: Task, rows: datasets.Dataset, split: str) -> CachedSplit:
-        columns = task.texts(rows)
+    def _cache(self, teacher: Teacher, task: Task, rows: datasets.Dataset, split: str, cluster: Cluster) -> CachedSplit:
+        """The split at the interface and the teacher's outputs on it; over several processes each
+        rank computes its part and every rank receives the whole."""
+        part = rows.select(cluster.part(len(rows))) if cluster.distributed else rows
         progress = f"{split}: embedding" if self.progress else None
-        vectors = teacher.embed(columns, self.spec.task.max_length, self._inference_batch, progress=progress)
+        vectors = teacher.embed(task.texts(part), self.spec.task.max_length, self._inference_batch, progress=progress)
         progress = f"{split}: teacher outputs" if self.progress else None
         teacher_outputs = predict(teacher.inference, vectors, self._inference_batch, progress=progress)
+        if cluster.distributed:
+            parts = cluster.gather((vectors.to("cpu"), teacher_outputs.cpu()))
+            # Rank r holds rows r, r + W, ...: row i is item i // W of rank i % W's part.
+            firsts = np.cumsum([0] + [len(part_vectors) for part_vectors, _ in parts[:-1]])
+            order = torch.as_tensor([firsts[i % cluster.world] + i // cluster.world for i in range(len(rows))])
+            vectors = VectorSet.concatenate([part_vectors for part_vectors, _ in parts]).select(order).to(teacher.device)
+            teacher_outputs = torch.cat([outputs for _, outputs in parts])[order].to(teacher.device)
         labels = torch.as_tensor(task.labels(rows), device=teacher.device)
         return CachedSplit(vectors, teacher_outputs, labels)
 

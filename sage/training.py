@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from sage.distributed import SINGLE_PROCESS, Cluster
 from sage.streams import GlobalTorchStream
 from sage.vectors import VectorSet
 
@@ -153,12 +154,18 @@ def train_epoch(
     batch_size: int,
     max_grad_norm: float | None = None,
     progress: str | None = None,
+    cluster: Cluster = SINGLE_PROCESS,
 ) -> dict[str, float]:
-    """One pass over every source (epoch counted from 1); returns the mean training loss and the step count."""
+    """One pass over every source (epoch counted from 1); returns the mean training loss and the step count.
+
+    Under several processes each rank takes its ``cluster.shard`` of the epoch's plan, which every
+    rank draws alike, and the loss is averaged over all of them. The rate follows the rank's own
+    steps, so that every rank's optimiser takes the same steps and the weights stay identical.
+    """
     body.train()
     device = sources[0].data.device
-    total, count = torch.zeros((), device=device), 0
-    plan = epoch_plan(sources, batch_size)
+    total, count = torch.zeros((), device=device), torch.zeros((), device=device)
+    plan = cluster.shard(epoch_plan(sources, batch_size))
     for step, (number, index) in enumerate(tqdm(plan, desc=progress, disable=None if progress else True, leave=False)):
         source = sources[number]
         learning_rate.set(epoch - 1 + step / len(plan))
@@ -173,4 +180,5 @@ def train_epoch(
         optimizer.step()
         total += losses.detach().sum()
         count += len(index)
-    return {"train_loss": float(total) / max(count, 1), "steps": len(plan)}
+    total, count = cluster.sum(total), cluster.sum(count)
+    return {"train_loss": float(total) / max(float(count), 1.0), "steps": len(plan)}

@@ -44,6 +44,14 @@ class VectorSet:
         real = torch.arange(vectors.shape[1], device=lengths.device) < lengths[:, None]
         return cls(vectors[real.to(vectors.device)], lengths)
 
+    @classmethod
+    def concatenate(cls, parts: list[VectorSet]) -> VectorSet:
+        """The sequences of ``parts``, one part after another."""
+        return cls(torch.cat([part.tokens for part in parts]), torch.cat([part.lengths for part in parts]))
+
+    def to(self, device: torch.device | str) -> VectorSet:
+        return VectorSet(self.tokens.to(device), self.lengths.to(device))
+
     def __len__(self) -> int:
         return self.lengths.shape[0]
 

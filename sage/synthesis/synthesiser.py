@@ -3,6 +3,7 @@ them, label the points with the teacher in batches, and describe what was made."
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -31,6 +32,10 @@ class SyntheticSet:
     scores: np.ndarray  # the ranking scores the hard set was chosen by
     points: np.ndarray | None  # the new points in the strategy's map, if it has one
     stats: dict[str, Any]
+
+    def to(self, device: torch.device | str) -> SyntheticSet:
+        """The set with its tensors on ``device`` (a broadcast carries them on the CPU)."""
+        return dataclasses.replace(self, vectors=self.vectors.to(device), teacher=self.teacher.to(device))
 
 
 class Synthesiser:
