@@ -21,12 +21,12 @@ from sage import checkpoint, streams
 from sage.callbacks import Callback, FitStart
 from sage.distributed import Cluster
 from sage.errors import InputError
+from sage.model_card import write_model_card
 from sage.models.body import Body
 from sage.models.finetune import data_fingerprint, finetune_teacher
 from sage.models.teacher import Teacher, check_teacher
 from sage.outputs import plot_map, write_metrics
 from sage.provenance import NUMERICS_VERSION, code_version, folder_fingerprint, package_versions
-from sage.model_card import write_model_card
 from sage.run_folder import RunFolder, atomic
 from sage.spec import SageSpec, TaskSpec
 from sage.spec.file import save_spec
@@ -150,6 +150,7 @@ class Distiller:
         cluster = Cluster.from_environment(resolve_device(self.spec.device))
         if cluster.distributed and resume:
             raise InputError("resume is not supported in a run over several processes yet; run again with --overwrite")
+        self.progress = self.progress and cluster.is_main  # one process shows progress
         folder = RunFolder(self.spec.run_dir(), self.spec.fingerprint())
         resumed = cluster.on_main(lambda: folder.claim(resume, overwrite))  # refuses before any work
         rows = self._inputs()  # a wrong input stops the run before anything is written
@@ -192,7 +193,6 @@ class Distiller:
         spec, schedule = self.spec, self.spec.schedule
         started = time.perf_counter()
         device = resolve_device(spec.device)
-        self.progress = self.progress and cluster.is_main
         if cluster.is_main:
             with atomic(folder.path / "spec.yaml") as staging:
                 save_spec(spec, staging)
