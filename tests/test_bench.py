@@ -6,10 +6,12 @@ import json
 import re
 
 import pytest
+import torch
 
 from sage.bench.config import BenchConfig, merge, planned_runs
 from sage.bench.report import paired_difference, verdict
 from sage.bench.runner import run_bench, run_key, save_rows
+from sage.models.precision import resolve_precision
 
 pytestmark = pytest.mark.slow
 
@@ -95,6 +97,9 @@ def test_every_run_completes_and_is_recorded(bench, config):
     sage_row = next(row for row in document["rows"] if row["method"] == "sage")
     assert {"inverse_cosine", "synthetic_shift", "teacher_flip", "teacher_margin_synthetic", "divergence_synthetic"} <= set(sage_row["diagnostics"])
     assert sage_row["synthetic_epochs"] == 1 and sage_row["commit"]
+    # Every row says which precision its teacher ran in: "auto" differs between machines.
+    expected = str(resolve_precision("auto", torch.device("cpu"))).removeprefix("torch.")
+    assert {row["teacher_precision"] for row in document["rows"]} == {expected}
     # One teacher per task, shared by every seed and method. (This config's teachers learn from the
     # students' subset, so the curve's 30-example point has its own; with full_train it would not.)
     for task in ("sst2", "rte"):
@@ -114,7 +119,10 @@ def test_tables_parse(bench, config):
     header, rule, *body = quality.splitlines()
     assert header.startswith("| method | sst2 (accuracy) | rte (accuracy) | average | % of teacher |")
     assert [line.split(" | ")[0] for line in body] == ["| teacher (fine-tuned MiniLM-L6, one per task)", "| student, plain KD", "| student, SAGE"]
-    assert all(re.fullmatch(r"\d+\.\d ± \d+\.\d", cell) for line in body[1:] for cell in line.strip("| ").split(" | ")[1:])
+    cells = [line.strip("| ").split(" | ")[1:] for line in body[1:]]
+    # Task cells also say how much of the teacher they keep; the average columns do not.
+    assert all(re.fullmatch(r"\d+\.\d ± \d+\.\d \(\d+%\)", cell) for row in cells for cell in row[:2])
+    assert all(re.fullmatch(r"\d+\.\d ± \d+\.\d", cell) for row in cells for cell in row[2:])
     assert "pytest tests/test_bench.py" in text
     assert [line.split(" | ")[:2] for line in paired.splitlines()[2:]] == [["| sst2", "student, SAGE"], ["| rte", "student, SAGE"]]
     assert all(line.endswith("| 2 | none yet (2 seeds; a verdict needs 5) |") for line in paired.splitlines()[2:])
@@ -141,7 +149,7 @@ def test_report_only_tables_an_unfinished_bench_without_running(bench, config, t
     assert messages == []
     quality = (tmp_path / "results.md").read_text().split("## Quality\n\n")[1].split("\n\n")[0]
     kd = next(line for line in quality.splitlines() if line.startswith("| student, plain KD"))
-    assert re.fullmatch(r"\| student, plain KD \| \d+\.\d ± \d+\.\d \| – \| – \| – \|", kd)
+    assert re.fullmatch(r"\| student, plain KD \| \d+\.\d ± \d+\.\d \(\d+%\) \| – \| – \| – \|", kd)
 
 
 def test_a_row_whose_settings_changed_runs_again(bench, config, teacher_cache, tmp_path, monkeypatch):

@@ -69,6 +69,7 @@ def markdown_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
 
 
 def quality_table(rows: Rows, tasks: Sequence[str], methods: Sequence[str]) -> str:
+    # Each cell also says how much of its task's teacher the method keeps; the last column averages that over tasks.
     header = ["method", *map(task_header, tasks), "average", "% of teacher"]
     teachers = {task: teacher_score(rows, task) for task in tasks}
     known = [teacher for teacher in teachers.values() if teacher is not None]
@@ -81,8 +82,15 @@ def quality_table(rows: Rows, tasks: Sequence[str], methods: Sequence[str]) -> s
         seeds = counts.pop() if len(counts) == 1 else 0
         averages = [statistics.fmean(per_task[t][i] for t in tasks) for i in range(seeds)]
         retained = [statistics.fmean(per_task[t][i] / teachers[t] for t in tasks) for i in range(seeds)]
-        body.append([METHOD_NAMES.get(method, method), *(cell(per_task[t]) for t in tasks), cell(averages), cell(retained)])
+        body.append([METHOD_NAMES.get(method, method), *(retained_cell(per_task[t], teachers[t]) for t in tasks), cell(averages), cell(retained)])
     return markdown_table(header, body)
+
+
+def retained_cell(values: Sequence[float], teacher: float | None) -> str:
+    """``mean ± std (p%)``: the score over seeds and the share of the teacher's score it keeps."""
+    if not values or not teacher:
+        return cell(values)
+    return f"{cell(values)} ({100 * statistics.fmean(values) / teacher:.0f}%)"
 
 
 def paired_difference(differences: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:

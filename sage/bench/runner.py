@@ -50,6 +50,7 @@ def summarise(result, spec, commit: str) -> dict[str, Any]:
     return {
         "dev": result.metrics["dev"],
         "teacher_dev": result.metrics["teacher_dev"],
+        "teacher_precision": result.metrics["teacher_precision"],
         "agreement": result.metrics["agreement"],
         "epochs": result.metrics["epochs"],
         "epochs_to_agreement": epochs_to_agreement(result.history),
