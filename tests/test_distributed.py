@@ -1,4 +1,4 @@
-"""Two processes, one run: torchrun with the gloo backend on a tiny SST-2 spec."""
+"""Two processes, one run: torchrun and ``accelerate launch`` with the gloo backend on a tiny SST-2 spec."""
 
 from __future__ import annotations
 
@@ -61,17 +61,26 @@ RECORDING_RUN = textwrap.dedent(
 )
 
 
-def test_two_gloo_processes_train_one_student_and_write_one_result(tmp_path):
+LAUNCHERS = {
+    "torchrun": ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"],
+    # --multi_gpu is accelerate's torchrun launcher; on a machine without GPUs the spec's device
+    # (cpu) makes the ranks join with gloo. (Its --cpu launcher starts one process, without MPI.)
+    "accelerate": [
+        "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no",
+    ],
+}
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_two_gloo_processes_train_one_student_and_write_one_result(tmp_path, launcher):
     spec = tiny_spec(tmp_path / "run", task={"holdout": 50}, synthesis={"name": "mixup"})
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
     (tmp_path / "recording_run.py").write_text(RECORDING_RUN)
     log = tmp_path / "log.jsonl"
     environment = os.environ | {"OMP_NUM_THREADS": "1"}  # two processes on two cores
     launched = subprocess.run(
-        [
-            sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-            str(tmp_path / "recording_run.py"), str(tmp_path / "spec.yaml"), str(log),
-        ],
+        [sys.executable, *LAUNCHERS[launcher], str(tmp_path / "recording_run.py"), str(tmp_path / "spec.yaml"), str(log)],
         capture_output=True, text=True, env=environment, timeout=900,
     )
     assert launched.returncode == 0, launched.stderr[-3000:]
