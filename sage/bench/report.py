@@ -218,6 +218,7 @@ def plot_size_curve(rows: Rows, curve: CurveConfig, path) -> None:
             axes.errorbar(sizes, means, yerr=stds, marker="o", capsize=3, label=METHOD_NAMES.get(method, method))
     axes.set_xscale("log")
     axes.set_xticks(curve.sizes, [str(size) for size in curve.sizes])
+    axes.set_xticks([], minor=True)  # the log scale's own minor labels would overlap the sizes
     axes.set_xlabel("training examples")
     axes.set_ylabel(f"dev {'/'.join(sage.tasks.get(curve.task).metrics)} × 100")
     axes.set_title(f"{curve.task}: dev score against training-set size (mean ± std over seeds)")
