@@ -129,7 +129,19 @@ def split_rows(task: Task, spec: TaskSpec) -> tuple[datasets.Dataset, datasets.D
 def machine_description(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA)"
-    return f"CPU {platform.machine()}, {torch.get_num_threads()} threads"
+    return f"CPU {cpu_model()} ({platform.machine()}), {torch.get_num_threads()} threads"
+
+
+def cpu_model() -> str:
+    """The processor's name, so that rows from two machines of the same architecture can be told apart."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:  # not Linux
+        pass
+    return platform.processor() or "unknown model"
 
 
 class Distiller:

@@ -57,10 +57,11 @@ def code_version() -> str:
     return commit + ("+changes" if dirty else "")
 
 
-def folder_fingerprint(folder: Path) -> str:
-    """A hash of every file's name and contents under ``folder``: a model folder's identity, whatever its path."""
+def folder_fingerprint(folder: Path, pattern: str = "*") -> str:
+    """A hash of the name and contents of every file under ``folder`` that matches ``pattern``:
+    a model folder's identity, whatever its path."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+    for path in sorted(p for p in Path(folder).rglob(pattern) if p.is_file()):
         digest.update(str(path.relative_to(folder)).encode() + b"\0")
         with path.open("rb") as stream:
             while chunk := stream.read(1 << 22):

@@ -162,7 +162,31 @@ def test_a_row_whose_settings_changed_runs_again(bench, config, teacher_cache, t
     messages = []
     run_bench(moved, say=messages.append)
     number = next(n for n, run in enumerate(planned_runs(moved), start=1) if run_key(run) == stale_key)
-    assert [message for message in messages if "running" in message] == [f"[{number}/18] {stale_key}: running"]
+    assert [message for message in messages if "running" in message] == [f"[{number}/18] {stale_key}: running again, its settings changed"]
+
+
+def test_an_unfinished_seed_runs_again_whole_on_this_machines_teacher(bench, config, teacher_cache, tmp_path, monkeypatch):
+    """A seed's rows are compared with each other, so they must share a teacher. A bench resumed on
+    another machine, whose teacher was fine-tuned again, reruns the seeds it finds unfinished."""
+    monkeypatch.setenv("SAGE_CACHE_DIR", str(teacher_cache))
+    rows, _, _ = bench
+    moved = config.model_copy(update={"output_dir": tmp_path, "runs_dir": tmp_path / "runs"})
+    elsewhere = {key: {**row, "teacher": "fine-tuned on another machine"} if row["task"] == "rte" else row for key, row in rows.items()}
+    del elsewhere["quality/rte/kd/1"]  # seed 1 of rte was left unfinished there; seed 0 was finished
+    save_rows(tmp_path / "results.json", elsewhere, moved)
+    messages = []
+    run_bench(moved, say=messages.append)
+    assert [message.split("] ")[1] for message in messages if "running" in message] == [
+        "quality/rte/kd/1: running",
+        "quality/rte/sage/1: running again, on this machine's teacher",
+    ]
+    document = json.loads((tmp_path / "results.json").read_text())
+    teachers = {(row["seed"], row["method"]): row["teacher"] for row in document["rows"] if row["task"] == "rte"}
+    assert teachers[0, "kd"] == teachers[0, "sage"] == "fine-tuned on another machine"
+    assert teachers[1, "kd"] == teachers[1, "sage"] == rows["quality/rte/kd/1"]["teacher"]
+    # The report says that rte's seeds came from two teachers, and what each scored.
+    score = f"{rows['quality/rte/kd/1']['teacher_dev']['score'] * 100:.1f}"
+    assert f"- rte: 2 teachers, fine-tuned on different machines, scored {score}, {score};" in (tmp_path / "results.md").read_text()
 
 
 def test_paired_differences_give_a_t_interval_and_a_verdict_from_it_alone():

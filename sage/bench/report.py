@@ -57,8 +57,15 @@ def scores(rows: Rows, table: str, task: str, method: str) -> list[float]:
     return [row["dev"]["score"] for row in rows if (row["table"], row["task"], row["method"]) == (table, task, method)]
 
 
+def teacher_scores(rows: Rows, task: str) -> list[float]:
+    """The dev score of each teacher the task's rows were distilled from: one per machine it was fine-tuned on."""
+    # Rows from before teachers were recorded by contents are told apart by their teacher's score.
+    teachers = {row.get("teacher") or row["teacher_dev"]["score"]: row["teacher_dev"]["score"] for row in rows if row["task"] == task}
+    return list(teachers.values())
+
+
 def teacher_score(rows: Rows, task: str) -> float | None:
-    values = [row["teacher_dev"]["score"] for row in rows if row["task"] == task]
+    values = teacher_scores(rows, task)
     return statistics.fmean(values) if values else None
 
 
@@ -279,7 +286,14 @@ def write_report(config, rows: Rows) -> None:
             f"- Seeds: {', '.join(map(str, config.seeds))}; cells are mean ± standard deviation over seeds, × 100"
             " (a score is the mean of the task's GLUE metrics).",
             f"- Training examples per task: {sizes_of(tasks)}; scored on {evaluation_of(tasks)}.",
-            "- One teacher per task, fine-tuned once and shared by every seed and variant; its row has no spread.",
+            "- One teacher per task, fine-tuned once per machine and shared by every variant; its row has no spread"
+            " unless a task's seeds ran on several machines. The seeds of one machine never mix teachers.",
+            *(
+                f"- {task}: {len(scores)} teachers, fine-tuned on different machines, scored"
+                f" {', '.join(f'{score * 100:.1f}' for score in scores)}; its teacher row is their mean."
+                for task in tasks
+                if len(scores := teacher_scores(rows, task)) > 1
+            ),
             *(
                 [f"- Teachers fine-tuned on the whole train split, not the students' subset: {', '.join(full_train_teachers)}."]
                 if full_train_teachers

@@ -7,6 +7,12 @@ bench resumes where it stopped; a row whose settings have changed in the config 
 again. Runs with identical resolved specs are run once and shared between tables.
 Teachers are shared through the engine's teacher cache: one fine-tune per task, whatever
 the seed or variant.
+
+Seed s of every method is compared with seed s of the baselines, so those rows (a pair group:
+one task and seed) must share one teacher. A teacher fine-tuned again on another machine need
+not have the same weights, so the rows of a group left unfinished by an earlier session run
+again unless their teacher's weights are those of the teacher cached here; a finished group is
+kept as it is.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import torch
 from sage.bench.config import TARGET_AGREEMENT, BenchConfig, planned_runs
 from sage.bench.report import DIAGNOSTICS, write_report
 from sage.engine import build
-from sage.provenance import code_version
+from sage.provenance import code_version, folder_fingerprint
 from sage.spec.file import load_spec
 
 
@@ -61,12 +67,43 @@ def summarise(result, spec, commit: str) -> dict[str, Any]:
         "synthetic_examples_trained": result.metrics["synthetic_examples_trained"],
         "gradient_steps": result.metrics["gradient_steps"],
         "machine": result.metrics["machine"],
+        # Which teacher, by its weights: the pair-group check below compares it with the one cached here.
+        "teacher": teacher_weights(Path(result.metrics["teacher_path"])),
+        "teacher_path": result.metrics["teacher_path"],
         "commit": commit,
         "fingerprint": spec.fingerprint(),
         "run_dir": str(result.output_dir),
         "curve": curve,
         "diagnostics": diagnostics,
     }
+
+
+def teacher_weights(folder: Path) -> str:
+    """A teacher's identity by its weights alone: its record of when and where it was fine-tuned
+    differs between machines even when the fine-tune gave the same weights bit for bit."""
+    return folder_fingerprint(folder, "*.safetensors")
+
+
+def pair_group(run: Mapping[str, Any]) -> tuple[str, int]:
+    """The rows whose per-seed differences are taken together, and so must share a teacher."""
+    return run["task"], run["seed"]
+
+
+class TeachersHere:
+    """Whether a row was distilled from the teacher this machine has in its cache (weights hashed once per folder)."""
+
+    def __init__(self) -> None:
+        self._fingerprints: dict[str, str] = {}
+
+    def distilled(self, row: Mapping[str, Any]) -> bool:
+        path = row.get("teacher_path")
+        if path is None:  # rows from before teachers were recorded
+            return False
+        if path not in self._fingerprints:
+            if not Path(path).is_dir():  # not fine-tuned here (yet): asked again once a run has made it
+                return False
+            self._fingerprints[path] = teacher_weights(Path(path))
+        return self._fingerprints[path] == row["teacher"]
 
 
 def load_rows(path: Path) -> dict[str, dict[str, Any]]:
@@ -98,19 +135,29 @@ def run_bench(config: BenchConfig, say: Callable[[str], None] = print, report_on
     plan = planned_runs(config)
     # Every spec is resolved before the first run, so that a bad one stops the bench before hours of work.
     specs = [load_spec(run["spec"], [f"output_dir={config.runs_dir / run_key(run).replace('/', '-')}"]) for run in plan]
-    current: dict[str, str] = {}  # run key → fingerprint of the spec the config asks for now
+    current = {run_key(run): spec.fingerprint() for run, spec in zip(plan, specs)}
+    groups: dict[tuple[str, int], list[str]] = {}
+    for run in plan:
+        groups.setdefault(pair_group(run), []).append(run_key(run))
+
+    def fresh(key: str) -> bool:  # a row made from the settings the config asks for now
+        return key in rows and rows[key]["fingerprint"] == current[key]
+
+    # Decided before anything runs: a group this bench finishes now must not count as finished before.
+    finished = {group for group, keys in groups.items() if all(map(fresh, keys))}
+    teachers_here = TeachersHere()
     for number, (run, spec) in enumerate(zip(plan, specs), start=1):
         key = run_key(run)
-        current[key] = spec.fingerprint()
-        # A row made from other settings (the config changed since) is stale and runs again.
-        if report_only or (key in rows and rows[key]["fingerprint"] == current[key]):
+        if report_only or (fresh(key) and (pair_group(run) in finished or teachers_here.distilled(rows[key]))):
             continue
         label = f"[{number}/{len(plan)}] {key}"
-        if current[key] in by_fingerprint:
+        twin = by_fingerprint.get(current[key])
+        if twin is not None and teachers_here.distilled(twin):
             say(f"{label}: same spec as an earlier run, shared")
-            summary = {k: v for k, v in by_fingerprint[current[key]].items() if k not in ("table", "task", "method", "seed")}
+            summary = {k: v for k, v in twin.items() if k not in ("table", "task", "method", "seed")}
         else:
-            say(f"{label}: running")
+            reason = "" if key not in rows else " again, its settings changed" if not fresh(key) else " again, on this machine's teacher"
+            say(f"{label}: running{reason}")
             started = time.perf_counter()
             # A run the bench was stopped in continues from its checkpoint; any other folder is replaced.
             summary = summarise(build(spec, progress=False).fit(resume=True, overwrite=True), spec, commit)
