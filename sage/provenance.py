@@ -15,6 +15,7 @@ no number, and a bench of several hours must survive a documentation fix.
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -43,7 +44,13 @@ def results_identity() -> dict[str, Any]:
 
 
 def code_version() -> str:
-    """The commit of the sage checkout that runs, with ``+changes`` when its tree differs; "unknown" outside git."""
+    """The commit of the sage checkout that runs, with ``+changes`` when its tree differs; "unknown" outside git.
+
+    ``SAGE_CODE_VERSION`` overrides it, for copies of a checkout without their ``.git`` (a lent GPU
+    machine receives the working tree alone; benchmarks/gpu_session.sh records the commit before it goes).
+    """
+    if os.environ.get("SAGE_CODE_VERSION"):
+        return os.environ["SAGE_CODE_VERSION"]
     folder = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(
