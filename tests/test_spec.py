@@ -197,6 +197,20 @@ def test_a_specs_fingerprint_changes_with_the_numerics_and_library_versions(monk
     assert len({before, bumped, spec.fingerprint()}) == 3
 
 
+def test_the_code_version_is_the_checkouts_commit_unless_a_copy_is_told_it(monkeypatch):
+    """A lent GPU machine runs a copy of the tree without .git; its rows must still name the commit."""
+    import subprocess
+
+    import sage.provenance
+
+    monkeypatch.delenv("SAGE_CODE_VERSION", raising=False)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    if commit:  # a checkout: its own commit, perhaps with +changes
+        assert sage.provenance.code_version().split("+")[0] == commit
+    monkeypatch.setenv("SAGE_CODE_VERSION", "abc1234")
+    assert sage.provenance.code_version() == "abc1234"
+
+
 def test_component_constructor_errors_are_spec_errors(tmp_path):
     path = write(tmp_path, "task: {name: sst2}\nsampler: {name: knn, k: 0}\n")
     with pytest.raises(SpecError, match=rf"{path}:2: sampler: invalid sampler 'knn': k must be >= 1, got 0"):
