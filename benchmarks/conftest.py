@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("SAGE_DATA_DIR", str((REPO / ".." / "shared" / "glue").resolve()))
 
 import sage  # noqa: E402
-from sage.models.finetune import default_backbone  # noqa: E402
+from sage.models.backbone import default_backbone  # noqa: E402
 from sage.models.teacher import Teacher  # noqa: E402
 from sage.vectors import VectorSet  # noqa: E402
 

@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path.cwd()))
 
 import sage  # noqa: E402
 from sage.losses.soft_ce import SoftCELoss  # noqa: E402
-from sage.models.finetune import default_backbone  # noqa: E402
+from sage.models.backbone import default_backbone  # noqa: E402
 from sage.models.teacher import Teacher  # noqa: E402
-from sage.provenance import code_version  # noqa: E402
+from sage.run.provenance import code_version  # noqa: E402
 from sage.streams import RandomStreams  # noqa: E402
 from sage.students.truncated import TruncatedStudent  # noqa: E402
 from sage.training import LearningRate, TrainingSource, build_optimizer, predict, train_epoch  # noqa: E402

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 import sage
-from sage.models.finetune import default_backbone
+from sage.models.backbone import default_backbone
 from sage.losses.soft_ce import SoftCELoss
 from sage.students.truncated import TruncatedStudent
 from sage.models.teacher import Teacher

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from sage.errors import InputError
-from sage.provenance import NUMERICS_VERSION, package_versions
+from sage.run.provenance import NUMERICS_VERSION, package_versions
 
 # Exit statuses.
 INPUT_ERROR, RUN_FAILED, INTERRUPTED = 2, 1, 130

@@ -17,17 +17,18 @@ import torch
 from safetensors import safe_open
 
 import sage.tasks
-from sage import checkpoint, streams
+from sage import streams
+from sage.run import checkpoint
 from sage.callbacks import Callback, FitStart
 from sage.distributed import Cluster
 from sage.errors import InputError
-from sage.model_card import write_model_card
+from sage.run.model_card import write_model_card
 from sage.models.body import Body
 from sage.models.finetune import data_fingerprint, finetune_teacher
 from sage.models.teacher import Teacher, check_teacher
-from sage.outputs import plot_map, write_metrics
-from sage.provenance import NUMERICS_VERSION, code_version, folder_fingerprint, package_versions
-from sage.run_folder import RunFolder, atomic
+from sage.run.outputs import plot_map, write_metrics
+from sage.run.provenance import NUMERICS_VERSION, code_version, folder_fingerprint, package_versions
+from sage.run.folder import RunFolder, atomic
 from sage.spec import SageSpec, TaskSpec
 from sage.spec.file import save_spec
 from sage.streams import RandomStreams

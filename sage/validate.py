@@ -16,9 +16,10 @@ import yaml
 
 import sage.tasks
 from sage.engine import split_rows
-from sage.models.finetune import RECORD_FILE, default_backbone, teacher_cache_dir
+from sage.models.backbone import default_backbone
+from sage.models.finetune import RECORD_FILE, teacher_cache_dir
 from sage.models.teacher import check_teacher
-from sage.run_folder import RunFolder
+from sage.run.folder import RunFolder
 from sage.spec.file import load_spec
 
 

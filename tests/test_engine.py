@@ -12,7 +12,7 @@ import yaml
 from transformers import AutoConfig, AutoTokenizer, pipeline
 
 import sage
-import sage.provenance
+import sage.run.provenance
 from sage.engine import split_rows
 from sage.models.finetune import teacher_cache_dir
 from sage.spec import FinetuneSpec
@@ -222,7 +222,7 @@ def test_a_teachers_cache_folder_changes_with_the_backbones_contents_and_the_lib
     (backbone / "config.json").write_text('{"hidden_size": 8}')  # same path, other weights
     replaced = teacher_cache_dir(task, rows, settings, 32)
     assert replaced != before
-    monkeypatch.setattr(sage.provenance, "package_versions", lambda: {"torch": "another"})
+    monkeypatch.setattr(sage.run.provenance, "package_versions", lambda: {"torch": "another"})
     assert teacher_cache_dir(task, rows, settings, 32) != replaced
 
 

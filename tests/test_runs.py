@@ -17,7 +17,7 @@ from transformers import AutoModelForSequenceClassification
 import sage
 import sage.engine
 from sage import cli
-from sage.run_folder import RunFolderError
+from sage.run.folder import RunFolderError
 from tiny import tiny_spec
 
 pytestmark = pytest.mark.slow

@@ -187,13 +187,13 @@ def test_output_dir_defaults_to_a_hash_of_the_spec():
 
 def test_a_specs_fingerprint_changes_with_the_numerics_and_library_versions(monkeypatch):
     """A bench row is reused only while nothing that could move its numbers has changed."""
-    import sage.provenance
+    import sage.run.provenance
 
     spec = sage.SageSpec(seed=1)
     before = spec.fingerprint()
-    monkeypatch.setattr(sage.provenance, "NUMERICS_VERSION", sage.provenance.NUMERICS_VERSION + 1)
+    monkeypatch.setattr(sage.run.provenance, "NUMERICS_VERSION", sage.run.provenance.NUMERICS_VERSION + 1)
     bumped = spec.fingerprint()
-    monkeypatch.setattr(sage.provenance, "package_versions", lambda: {"torch": "another"})
+    monkeypatch.setattr(sage.run.provenance, "package_versions", lambda: {"torch": "another"})
     assert len({before, bumped, spec.fingerprint()}) == 3
 
 
@@ -201,14 +201,14 @@ def test_the_code_version_is_the_checkouts_commit_unless_a_copy_is_told_it(monke
     """A lent GPU machine runs a copy of the tree without .git; its rows must still name the commit."""
     import subprocess
 
-    import sage.provenance
+    import sage.run.provenance
 
     monkeypatch.delenv("SAGE_CODE_VERSION", raising=False)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     if commit:  # a checkout: its own commit, perhaps with +changes
-        assert sage.provenance.code_version().split("+")[0] == commit
+        assert sage.run.provenance.code_version().split("+")[0] == commit
     monkeypatch.setenv("SAGE_CODE_VERSION", "abc1234")
-    assert sage.provenance.code_version() == "abc1234"
+    assert sage.run.provenance.code_version() == "abc1234"
 
 
 def test_component_constructor_errors_are_spec_errors(tmp_path):

@@ -15,7 +15,8 @@ import torch
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, BertModel
 
 import sage.tasks
-from sage.models.finetune import default_backbone, finetune_teacher
+from sage.models.backbone import default_backbone
+from sage.models.finetune import finetune_teacher
 from sage.models.teacher import TeacherError, check_teacher
 from sage.spec import FinetuneSpec
 

@@ -30,7 +30,7 @@ import torch
 from sage.bench.config import TARGET_AGREEMENT, BenchConfig, planned_runs
 from sage.bench.report import DIAGNOSTICS, write_report
 from sage.engine import build
-from sage.provenance import code_version, folder_fingerprint
+from sage.run.provenance import code_version, folder_fingerprint
 from sage.spec.file import load_spec
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sage.callbacks import register
 from sage.callbacks.base import Callback, FitStart
-from sage.outputs import write_history
+from sage.run.outputs import write_history
 
 
 @register("history")

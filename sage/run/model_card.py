@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from sage.run_folder import write_text_atomically
+from sage.run.folder import write_text_atomically
 from sage.spec import SageSpec
 from sage.tasks.task import Task
 
