@@ -42,9 +42,15 @@ def Z() -> np.ndarray:
     return np.random.default_rng(0).normal(size=(300, 2)).astype(np.float32)
 
 
-def test_registry_returns_the_classes() -> None:
-    assert sage.samplers.get("knn") is KNNSampler
-    assert sage.samplers.get("jitter") is JitterSampler
+@pytest.mark.parametrize("name", ["knn", "jitter"])
+def test_a_parent_among_its_exact_duplicates_gets_children_on_itself(name: str) -> None:
+    # SST-2 has duplicate sentences. Their copies are a parent's nearest neighbours at distance 0
+    # (only the parent's own row is left out), so knn interpolates towards the parent itself and
+    # jitter's spread is 0; a parent with distinct neighbours gets children off itself.
+    Z = np.array([[0, 0], [0, 0], [0, 0], [0, 0], [5, 5], [5, 6], [6, 5], [9, 9]], dtype=np.float32)
+    points, parents = sage.samplers.get(name)(k=3).sample(Z, np.array([0, 4]), 40, np.random.default_rng(0))
+    np.testing.assert_array_equal(points[parents == 0], np.zeros((20, 2)))
+    assert (points[parents == 4] != Z[4]).any(axis=1).all()
 
 
 @pytest.mark.parametrize("sampler_cls", SAMPLERS)

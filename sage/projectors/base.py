@@ -21,7 +21,8 @@ from typing import Self
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils import Tags
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 
 class Projector(TransformerMixin, BaseEstimator, ABC):
@@ -44,26 +45,38 @@ class Projector(TransformerMixin, BaseEstimator, ABC):
 
     def fit_transform(self, X: np.ndarray, y: None = None) -> np.ndarray:
         """Fit on ``X`` [N, d] and return the training embedding [N, k]."""
-        X = self._check(X, "X")
+        # validate_data sets n_features_in_, which transform then holds new input to.
+        X = validate_data(self, X, dtype=np.float32)
         Z = np.asarray(self._fit(X), dtype=np.float32)
-        self.n_features_in_ = X.shape[1]
         self.n_components_ = Z.shape[1]
         return Z
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Project ``X`` [M, d] to [M, k]."""
         check_is_fitted(self)
-        X = self._check(X, "X", self.n_features_in_, "input features, as in fit")
+        # reset=False: a wrong feature count gets scikit-learn's own error, as every transformer's.
+        X = validate_data(self, X, dtype=np.float32, reset=False)
         return np.asarray(self._transform(X), dtype=np.float32)
 
     def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
         """Map ``Z`` [M, k] back to [M, d]; sets ``n_clipped_`` and ``n_rejected_`` (NaN rows)."""
         check_is_fitted(self)
-        Z = self._check(Z, "Z", self.n_components_, "components")
+        Z = self._check_embedding(Z)
         X, self.n_clipped_ = self._inverse(Z)
         X = np.asarray(X, dtype=np.float32)
         self.n_rejected_ = int(np.isnan(X).any(axis=1).sum())
         return X
+
+    def __sklearn_is_fitted__(self) -> bool:
+        # n_features_in_ is set before _fit runs; only a finished fit sets n_components_.
+        return hasattr(self, "n_components_")
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        # Output is float32 whatever the input (the pooled vectors are float32, and so are the
+        # points the inverse makes), so only float32 input keeps its dtype.
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
 
     def inverse_transform_held_out(self, Z: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Decode ``Z``, the training embedding's ``rows``, each as if its own training point were unknown.
@@ -87,14 +100,12 @@ class Projector(TransformerMixin, BaseEstimator, ABC):
     def _inverse(self, Z: np.ndarray) -> tuple[np.ndarray, int]:
         """Decode Z; return the vectors (NaN rows for rejected points) and how many were clipped."""
 
-    def _check(
-        self, A: np.ndarray, name: str, n_columns: int | None = None, what: str = ""
-    ) -> np.ndarray:
-        """A finite float32 matrix, with ``n_columns`` columns when given."""
-        A = check_array(A, dtype=np.float32, input_name=name, estimator=self)
-        if n_columns is not None and A.shape[1] != n_columns:
+    def _check_embedding(self, Z: np.ndarray) -> np.ndarray:
+        """``Z`` as a finite float32 matrix with ``n_components_`` columns."""
+        Z = check_array(Z, dtype=np.float32, input_name="Z", estimator=self)
+        if Z.shape[1] != self.n_components_:
             raise ValueError(
-                f"{name} has {A.shape[1]} columns, but this {type(self).__name__} works with "
-                f"{n_columns} {what}; pass an array of shape [M, {n_columns}]"
+                f"Z has {Z.shape[1]} columns, but this {type(self).__name__} works with "
+                f"{self.n_components_} components; pass an array of shape [M, {self.n_components_}]"
             )
-        return A
+        return Z

@@ -9,7 +9,9 @@ from typing import Self
 import numpy as np
 import torch
 
-# Query points per distance matrix: bounds memory at chunk × N floats (256 MB at N = 64k).
+from sage.neighbours import search
+
+# Query points decoded at once: bounds memory at chunk × N distances and chunk × k × b neighbour outputs.
 _CHUNK = 1024
 
 
@@ -58,22 +60,15 @@ class NeighbourMean:
         chunks = torch.as_tensor(np.asarray(queries, dtype=np.float32), device=self.device).split(_CHUNK)
         if exclude is None:
             left_out = [None] * len(chunks)
-            k = min(self.n_neighbors, len(self._inputs))
         else:
             if len(exclude) != len(queries):
                 raise ValueError(f"exclude has {len(exclude)} rows but there are {len(queries)} queries; give one training row per query")
             left_out = torch.as_tensor(np.asarray(exclude, dtype=np.int64), device=self.device).split(_CHUNK)
-            k = min(self.n_neighbors, len(self._inputs) - 1)
-        predicted = [self._predict(chunk, k, rows) for chunk, rows in zip(chunks, left_out)]
-        if not predicted:
-            return np.empty((0, self._outputs.shape[1]), dtype=np.float32)
-        return torch.cat(predicted).cpu().numpy()
+        return torch.cat([self._predict(chunk, rows) for chunk, rows in zip(chunks, left_out)]).cpu().numpy()
 
-    def _predict(self, queries: torch.Tensor, k: int, left_out: torch.Tensor | None = None) -> torch.Tensor:
-        distances = torch.cdist(queries, self._inputs)
-        if left_out is not None:
-            distances[torch.arange(len(queries), device=self.device), left_out] = torch.inf
-        distances, indices = distances.topk(k, dim=1, largest=False)
+    def _predict(self, queries: torch.Tensor, left_out: torch.Tensor | None = None) -> torch.Tensor:
+        # The torch backend, on this decoder's device: the one these decodings were pinned with.
+        distances, indices = search(self._inputs, self.n_neighbors, queries=queries, leave_out=left_out)
         exact = distances == 0
         # A row with an exact hit takes the hit's output (the mean of duplicates); 1/0 would be inf.
         weights = torch.where(exact.any(1, keepdim=True), exact.float(), 1.0 / distances.clamp_min(1e-12))

@@ -56,4 +56,4 @@ class TSNEProjector(Projector):
         return self.decoder_.predict(Z), 0
 
     def inverse_transform_held_out(self, Z: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        return self.decoder_.predict(self._check(Z, "Z", self.n_components_, "components"), exclude=rows)
+        return self.decoder_.predict(self._check_embedding(Z), exclude=rows)

@@ -12,9 +12,9 @@ from numba.core.registry import CPUDispatcher
 from pynndescent.distances import named_distances as pynndescent_distances
 from umap.distances import named_distances, named_distances_with_gradients
 from scipy.spatial import Delaunay, cKDTree
-from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted
 
+from sage.neighbours import search
 from sage.projectors.neighbour_mean import NeighbourMean
 from sage.projectors import register
 from sage.projectors.base import Projector
@@ -59,7 +59,8 @@ def exact_neighbours(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     distance to its nearest neighbour and build a different graph.
     """
     X64 = X.astype(np.float64)
-    indices = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(X64).kneighbors(X64)[1]
+    # Brute force whatever the dimension, in float64: the neighbours umap-learn's graphs were pinned with.
+    indices = search(X64, k, queries=X64, backend="sklearn-brute")[1]
     distances = np.empty(indices.shape, dtype=np.float32)
     for start in range(0, len(X), _DISTANCE_CHUNK):
         rows = slice(start, start + _DISTANCE_CHUNK)
@@ -124,7 +125,7 @@ class UMAPProjector(Projector):
     def clip(self, Z: np.ndarray) -> np.ndarray:
         """``Z`` with each point outside the training hull moved just inside it, the rest kept."""
         check_is_fitted(self)
-        Z = self._check(Z, "Z", self.n_components_, "components").copy()
+        Z = self._check_embedding(Z).copy()
         triangulation, tree = self._hull()
         out = np.flatnonzero(triangulation.find_simplex(Z) < 0)
         if out.size == 0:
@@ -196,7 +197,7 @@ class UMAPProjector(Projector):
         """The fast inverse leaves each row out of its own neighbours. umap-learn's exact
         inverse cannot leave a point out, so it decodes in-sample and flatters itself."""
         if self.inverse == "fast" and self.outside == "clip":
-            return self._neighbours().predict(self._check(Z, "Z", self.n_components_, "components"), exclude=rows)
+            return self._neighbours().predict(self._check_embedding(Z), exclude=rows)
         return super().inverse_transform_held_out(Z, rows)
 
     def _decode(self, Z: np.ndarray) -> np.ndarray:

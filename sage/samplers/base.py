@@ -6,7 +6,8 @@ from abc import ABC, abstractmethod
 from numbers import Integral
 
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
+
+from sage.neighbours import search
 
 
 def check_k(k: int) -> int:
@@ -75,17 +76,12 @@ def nearest_neighbours(Z: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndar
     """Distances and indices [len(rows), k'] of each row's k' nearest other points of ``Z``.
 
     ``k' = min(k, N - 1)``: a small ``Z`` clamps ``k`` rather than failing, since every
-    point but the row itself is then a neighbour.
+    point but the row itself is then a neighbour. Exact duplicates of a row are neighbours
+    at distance 0; only the row itself is left out.
     """
     n = len(Z)
     if n < 2:
         raise ValueError(f"Z needs at least 2 points to have neighbours, got {n}")
-    k = min(k, n - 1)
-    # scikit-learn picks a KD-tree for low-dim Z and brute force for high-dim Z.
-    distances, indices = NearestNeighbors(n_neighbors=k + 1).fit(Z).kneighbors(Z[rows])
-    is_self = indices == rows[:, None]
-    # Exact duplicates tie with the row itself, which may then be listed beyond the
-    # k + 1 returned; drop the farthest instead so every row keeps k neighbours.
-    is_self[~is_self.any(axis=1), -1] = True
-    keep = ~is_self
-    return distances[keep].reshape(len(rows), k), indices[keep].reshape(len(rows), k)
+    # scikit-learn's search (a KD-tree for low-dim Z, brute force for high-dim Z): the samplers'
+    # pinned points were made with its tie order and its distances.
+    return search(Z, k, rows=rows, leave_out=rows, backend="sklearn")
