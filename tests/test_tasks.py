@@ -7,6 +7,7 @@ import re
 import warnings
 from pathlib import Path
 
+import catalogue
 import datasets
 import numpy as np
 import pytest
@@ -145,13 +146,47 @@ def test_without_data_dir_loads_from_the_hub(data_dir: Path, monkeypatch: pytest
     assert loaded.to_list() == local.to_list()
 
 
-def test_task_shape() -> None:
-    stsb, rte, qnli = sage.tasks.get("stsb"), sage.tasks.get("rte"), sage.tasks.get("qnli")
-    assert (stsb.is_regression, stsb.num_labels, stsb.label_names) == (True, 1, None)
-    assert (rte.is_regression, rte.num_labels) == (False, 2)
-    assert rte.label_names == ("entailment", "not_entailment")
-    assert qnli.text_fields == ("sentence1", "sentence2") and qnli.splits == ("dev",)
-    assert sage.tasks.get("sst2").text_fields == ("sentence",)
+# Label names in id order, as the hub's nyu-mll/glue configs have them (its dataset card).
+HUB_LABEL_NAMES = {
+    "sst2": ["negative", "positive"],
+    "cola": ["unacceptable", "acceptable"],
+    "mrpc": ["not_equivalent", "equivalent"],
+    "rte": ["entailment", "not_entailment"],
+    "qnli": ["entailment", "not_entailment"],
+}
+
+# (task, dev row) -> what the row's gold label means, read off its text by hand: one row per class.
+MEANINGS = {
+    ("sst2", 0): "positive",  # "it 's a charming and often affecting journey ."
+    ("sst2", 1): "negative",  # "unflinchingly bleak and desperate"
+    ("cola", 0): "acceptable",  # "The sailors rode the breeze clear of the rocks."
+    ("cola", 4): "unacceptable",  # "As you eat the most, you want the least."
+    ("mrpc", 0): "equivalent",  # the pie business "doesn't fit" / "does not fit" the growth strategy
+    ("mrpc", 2): "not_equivalent",  # the dollar at 116.92 yen, flat / at 116.78 yen, down 0.1 percent
+    ("rte", 1): "entailment",  # bacteria outpace new antibiotics => "Bacteria is winning the war"
+    ("rte", 0): "not_entailment",  # Dana Reeve died of lung cancer =/=> "Christopher Reeve had an accident."
+    ("qnli", 0): "entailment",  # the sentence says what came into force
+    ("qnli", 1): "not_entailment",  # the sentence names tributaries, not the first city on the Rhine
+}
+
+
+def test_every_classification_task_has_a_row_of_each_class_checked() -> None:
+    for name, task in sage.tasks.get_all().items():
+        if not task.is_regression:
+            assert {MEANINGS[key] for key in MEANINGS if key[0] == name} == set(HUB_LABEL_NAMES[name]), name
+
+
+@pytest.mark.parametrize(("name", "row"), sorted(MEANINGS))
+def test_local_label_ids_mean_what_the_hub_and_the_model_head_call_them(name: str, row: int, data_dir: Path) -> None:
+    """Whichever source a task loads from, and whatever the TSV spells its labels as, id i must be the
+    hub's class i, and the name a teacher's config gives id i, or a teacher trained on one source
+    would be scored against the other's labels."""
+    task = sage.tasks.get(name)
+    dataset = _load(name, "dev", data_dir)
+    label = dataset[row]["label"]
+    assert label == HUB_LABEL_NAMES[name].index(MEANINGS[name, row])
+    assert dataset.features["label"].int2str(label) == MEANINGS[name, row]
+    assert task.head_config()["id2label"][label] == MEANINGS[name, row]
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -228,7 +263,53 @@ MALFORMED = {
     "latin-1 byte": (
         "sst2",
         (SST2_HEADER + "good .\t1\ncaf\xe9 .\t0\n").encode("latin-1"),
-        r"3: byte 0xe9 \(byte 4 of the line\) is not UTF-8; GLUE's TSVs are UTF-8",
+        r"3: byte 0xe9 \(byte 4 of the line\) is not UTF-8; GLUE's TSVs are UTF-8: .*iconv -f latin1 -t utf-8",
+    ),
+    # Curly quotes: 0x93 is a control character in Latin-1, so latin1 would be the wrong advice.
+    "windows-1252 byte": (
+        "sst2",
+        (SST2_HEADER + "good .\t1\n\u201cbad\u201d .\t0\n").encode("cp1252"),
+        r"3: byte 0x93 \(byte 1 of the line\) is not UTF-8; .*iconv -f cp1252 -t utf-8",
+    ),
+    "utf-16 with a byte-order mark": (
+        "sst2",
+        (SST2_HEADER + "good .\t1\n").encode("utf-16"),
+        r"1: the file is UTF-16 \(it starts with a UTF-16 byte-order mark\); GLUE's TSVs are UTF-8: "
+        r"re-save the file as UTF-8 \(for example with iconv -f utf-16 -t utf-8\)$",
+    ),
+    # Valid UTF-8, NULs and all: without the sniffing it would read as a header lacking its columns.
+    "utf-16 without a byte-order mark": (
+        "sst2",
+        (SST2_HEADER + "good .\t1\n").encode("utf-16-be"),
+        r"1: the file is UTF-16 \(over a quarter of its first bytes are NUL\);.*iconv -f utf-16 -t utf-8",
+    ),
+    "empty text": (
+        "sst2",
+        SST2_HEADER + "good .\t1\n\t0\n",
+        r"3: no text in column 'sentence' \(the field is empty or only whitespace\); "
+        r"expected a text in every row's 'sentence': fill the field in or remove the row",
+    ),
+    "whitespace-only texts, named as the file names the column": (
+        "mrpc",
+        "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tA cat sat .\t \n0\t3\t4\tA dog .\t  \n",
+        r"2: no text in column '#2 String' \(the field is empty or only whitespace\) "
+        r"\(2 rows have no text there; this is the first\)",
+    ),
+    "empty text, no header": ("cola", "gj04\t1\t\tOk .\ngj04\t0\t*\t \n", r"2: no text in column 'sentence'"),
+    "NUL byte in a text": (
+        "rte",
+        RTE_HEADER + "0\tA cat sat.\tA cat is\x00 sitting.\tentailment\n",
+        r"2: a NUL byte \(\\x00\) in column 'sentence2'; expected text without NUL bytes",
+    ),
+    "score above the scale": (
+        "stsb",
+        STSB_HEADER + STSB_ROW + "4.2\n" + STSB_ROW + "47\n",
+        r"3: score 47 is outside the task's range; expected a score from 0 to 5 in column 'score'$",
+    ),
+    "score below the scale": (
+        "stsb",
+        STSB_HEADER + STSB_ROW + "-3\n" + STSB_ROW + "5.5\n",
+        r"2: score -3 is outside the task's range \(2 rows have scores outside it; this is the first\)",
     ),
     "empty label": (
         "sst2", SST2_HEADER + "good .\t1\nbad .\t\n", r"3: no label \(the field is empty\); expected one of 0"
@@ -260,6 +341,38 @@ def test_malformed_file_gives_path_and_line(case: str, tmp_path: Path) -> None:
         task.load("dev", root)
 
 
+def _hub_stsb(rows: list[tuple[str | None, str | None, float]]) -> datasets.Dataset:
+    """Rows shaped like nyu-mll/glue's stsb config, which names the score ``label``."""
+    sentence1, sentence2, label = map(list, zip(*rows, strict=True))
+    features = {"sentence1": datasets.Value("string"), "sentence2": datasets.Value("string"), "label": datasets.Value("float32")}
+    return datasets.Dataset.from_dict(
+        {"sentence1": sentence1, "sentence2": sentence2, "label": label}, features=datasets.Features(features)
+    )
+
+
+HUB_FAULTS = {
+    "score above the scale": (
+        [("A cat sits.", "A cat is sitting.", 4.5), ("A dog runs.", "A dog is running.", 47.0)],
+        r"row 1: score 47 is outside the task's range; expected a score from 0 to 5 in column 'label'$",
+    ),
+    "whitespace-only text": (
+        [("A cat sits.", "   ", 4.5)],
+        r"row 0: no text in column 'sentence2' \(the field is empty or only whitespace\)",
+    ),
+    "missing text": ([("A cat sits.", "A cat.", 4.5), (None, "A dog.", 1.0)], r"row 1: no text in column 'sentence1'"),
+    "NUL byte": ([("A cat\x00 sits.", "A cat.", 4.5)], r"row 0: a NUL byte \(\\x00\) in column 'sentence1'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HUB_FAULTS))
+def test_bad_hub_rows_give_split_and_row(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows, message = HUB_FAULTS[case]
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: _hub_stsb(rows))
+    monkeypatch.delenv("SAGE_DATA_DIR")
+    with pytest.raises(DataError, match=rf"^nyu-mll/glue stsb validation split, {message}"):
+        sage.tasks.get("stsb").load("dev")
+
+
 def test_wrong_columns_in_file(tmp_path: Path) -> None:
     root = _write(tmp_path, "SST-2", "text\tlabel\ngood .\t1\n")
     message = r"dev.tsv:1: the header has no column\(s\) \['sentence'\]; expected .*\['sentence', 'label'\]"
@@ -272,6 +385,10 @@ def test_task_definition_is_checked() -> None:
         Task("x", "X", "x", ("sentence",), ("a", "b"), ("bleu",), ("sentence", "label"))
     with pytest.raises(ValueError, match=r"tsv_columns must name 2 columns"):
         Task("x", "X", "x", ("sentence",), ("a", "b"), ("accuracy",), ("sentence",))
+    with pytest.raises(ValueError, match=r"label_range \(0, 1\) must be \(low, high\) of a regression task"):
+        Task("x", "X", "x", ("sentence",), ("a", "b"), ("accuracy",), ("sentence", "label"), label_range=(0, 1))
+    with pytest.raises(ValueError, match=r"label_range \(5, 0\) must be \(low, high\)"):
+        Task("x", "X", "x", ("sentence",), None, ("pearson",), ("sentence", "score"), label_range=(5, 0))
 
 
 # --- metrics --------------------------------------------------------------------------------
@@ -375,7 +492,27 @@ def test_evaluate_majority_baseline_on_real_dev(data_dir: Path) -> None:
 # --- registry -------------------------------------------------------------------------------
 
 
-def test_registry() -> None:
-    assert isinstance(sage.tasks.get("rte"), Task)
-    assert sage.tasks.get("rte").name == "rte"
+def test_registry_holds_the_glue_tasks() -> None:
     assert sorted(sage.tasks.get_all()) == NAMES
+
+
+def test_a_task_registered_from_outside_loads_its_own_layout_and_serves_a_spec(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a plugin's task declares (columns, label spellings, score range) is all the loader needs."""
+    monkeypatch.setattr(catalogue, "REGISTRY", dict(catalogue.REGISTRY))  # forget the task afterwards
+    reviews = Task(
+        "test_reviews", "REVIEWS", "unused", ("review",), ("bad", "good"), ("accuracy",), ("text", "stars"),
+        tsv_labels=("1", "5"),
+    )
+    sage.tasks.register("test_reviews", func=reviews)
+    root = _write(tmp_path, "REVIEWS", "id\ttext\tstars\n0\t Loved it . \t5\n1\tNo .\t1\n")
+
+    loaded = sage.tasks.get("test_reviews").load("dev", root)
+
+    assert loaded.to_list() == [{"review": "Loved it .", "label": 1}, {"review": "No .", "label": 0}]
+    assert loaded.features["label"].names == ["bad", "good"]
+    assert sage.load_spec({"task": {"name": "test_reviews"}}).task.name == "test_reviews"
+    (root / "REVIEWS" / "dev.tsv").write_text("id\ttext\tstars\n0\tMeh .\t3\n")
+    with pytest.raises(DataError, match=r"dev.tsv:2: label '3' is not valid; expected one of 1 \(bad\), 5 \(good\) in column 'stars'"):
+        sage.tasks.get("test_reviews").load("dev", root)

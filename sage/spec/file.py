@@ -1,7 +1,9 @@
 """Loading a ``SageSpec`` from YAML or JSON, with ``--set`` overrides and errors that point at lines.
 
 A spec file is read with a safe loader (no ``!!python`` tags) that also refuses a key given
-twice in one mapping, where plain YAML would silently keep the last.
+twice in one mapping, where plain YAML would silently keep the last, and an alias that expands
+the document past ``MAX_EXPANDED_NODES`` (a "billion laughs" bomb). A spec file gives at least
+its ``task`` section; a mapping or a ``SageSpec`` may leave everything to the defaults.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ Location = tuple[str | int, ...]
 # The spec's paths that a spec file may give relative to its own folder.
 RELATIVE_PATHS: tuple[Location, ...] = (("task", "data_dir"), ("teacher", "path"), ("output_dir",))
 
+# A spec with every section written out is a few hundred YAML nodes; aliases that expand a document
+# past this many are a bomb, whose nine lines would take minutes and gigabytes to construct.
+MAX_EXPANDED_NODES = 10_000
+
 
 class SpecError(InputError):
     """A spec that does not validate; every problem names where it is (file and line, or override) and the field."""
@@ -40,8 +46,46 @@ class DuplicateKeyError(yaml.constructor.ConstructorError):
         super().__init__(problem=f"duplicate key {key!r} at line {line} (first at line {first_line})")
 
 
+class AliasError(yaml.composer.ComposerError):
+    """An alias that expands its document past ``MAX_EXPANDED_NODES``, or into itself."""
+
+    def __init__(self, event: yaml.AliasEvent, problem: str) -> None:
+        super().__init__(problem=f"alias *{event.anchor} {problem}", problem_mark=event.start_mark)
+        self.line = event.start_mark.line + 1
+
+
 class SpecLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses duplicate keys (a ``<<`` merge may still be overridden)."""
+    """``yaml.SafeLoader`` that refuses duplicate keys (a ``<<`` merge may still be overridden) and
+    aliases that expand the document past ``MAX_EXPANDED_NODES``."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        # The document's size with every alias expanded, as composed so far, and each composed
+        # node's own expanded size by identity: an alias then costs one lookup, so counting is
+        # linear in the text however deep the aliases nest.
+        self.expanded_nodes = 0
+        self.expanded_sizes: dict[int, int] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if not self.check_event(yaml.AliasEvent):
+            before = self.expanded_nodes
+            node = super().compose_node(parent, index)
+            self.expanded_nodes += 1
+            self.expanded_sizes[id(node)] = self.expanded_nodes - before
+            return node
+        event = self.peek_event()
+        node = super().compose_node(parent, index)
+        size = self.expanded_sizes.get(id(node))
+        if size is None:  # its anchor's node is still being composed: it holds the alias
+            raise AliasError(event, "refers to a node that contains it; a spec cannot be recursive")
+        self.expanded_nodes += size
+        if self.expanded_nodes > MAX_EXPANDED_NODES:
+            raise AliasError(
+                event,
+                f"expands the document past {MAX_EXPANDED_NODES:,} keys and values, where a spec has a few hundred; "
+                f"aliases of aliases multiply: nest fewer",
+            )
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         first_lines: dict[Any, int] = {}
@@ -78,21 +122,41 @@ def read_spec_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[Locati
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"spec file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    loader = SpecLoader(path.read_text(encoding="utf-8"))
     try:
-        node = yaml.compose(text, Loader=SpecLoader)
-        data = yaml.load(text, Loader=SpecLoader)
+        node = loader.get_single_node()
+        # Lines first: constructing a mapping flattens its ``<<`` merges into the node in place.
+        lines = _key_lines(node)
+        data = None if node is None else loader.construct_document(node)
     except DuplicateKeyError as error:
         raise SpecError(
             [f"{path}:{error.line}: {error.key}: duplicate key, first given at line {error.first_line}; give each key once"]
         ) from None
+    except AliasError as error:
+        raise SpecError([f"{path}:{error.line}: {error.problem}"]) from None
     except yaml.YAMLError as error:
         raise SpecError([f"{path}: not valid YAML or JSON: {error}"]) from None
+    finally:
+        loader.dispose()
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise SpecError([f"{path}:1: a spec is a mapping of sections (task, teacher, ...), got {type(data).__name__}"])
-    return data, {loc: f"{path}:{line}" for loc, line in _key_lines(node).items()}
+    return data, {loc: f"{path}:{line}" for loc, line in lines.items()}
+
+
+def _check_names_a_task(data: Mapping[str, Any], path: str | os.PathLike) -> None:
+    """Refuse a spec file without a ``task`` section: an empty file, or one whose task was left
+    out, would otherwise start the default run (all of SST-2, hours on a CPU) without a word."""
+    if "task" in data:
+        return
+    found = f"has no task section (it gives {', '.join(map(str, data))})" if data else "gives no sections"
+    raise SpecError(
+        [
+            f"{path}: the spec file {found}; a spec file gives at least its task, for example "
+            f"'task: {{name: sst2}}' (the other sections have defaults)"
+        ]
+    )
 
 
 def apply_override(data: dict[str, Any], override: str) -> Location:
@@ -177,6 +241,7 @@ def load_spec(source: SageSpec | Mapping[str, Any] | str | os.PathLike, override
         data, origins, default_origin = copy.deepcopy(dict(source)), {}, "spec"
     else:
         data, origins = read_spec_file(source)
+        _check_names_a_task(data, source)
         resolve_relative_paths(data, Path(source).parent)
         default_origin = str(source)
     for override in overrides:

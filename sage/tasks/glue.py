@@ -48,6 +48,7 @@ GLUE_TASKS = (
         label_names=None,
         metrics=("pearson", "spearman"),
         tsv_columns=("sentence1", "sentence2", "score"),
+        label_range=(0.0, 5.0),  # STS-B's similarity scale: 0 (unrelated) to 5 (equivalent)
     ),
     Task(
         name="rte",
