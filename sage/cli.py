@@ -3,6 +3,9 @@
 A mistake in the user's inputs (spec, data, teacher, output folder) ends in a one-screen
 message and exit status 2, a failure while running in one line and status 1, Ctrl-C in
 status 130; ``--debug`` shows the traceback instead.
+
+Each command imports what it runs inside its function: the engine loads torch, transformers and
+umap (about 15 s on a small CPU), which ``sage --help`` and ``sage --version`` must not wait for.
 """
 
 from __future__ import annotations
@@ -43,18 +46,25 @@ def _spec_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _folder_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--resume", action="store_true", help="continue an unfinished run of this spec in its output_dir")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="remove what the sage run in its output_dir wrote (and nothing else), then start"
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="sage", description="Distil a fine-tuned text classifier with SAGE.")
     top.add_argument("--version", action="version", version=version_text())
     commands = top.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the distillation a spec describes")
     _spec_arguments(run)
-    run.add_argument("--resume", action="store_true", help="continue an unfinished run of this spec in its output_dir")
-    run.add_argument("--overwrite", action="store_true", help="remove the run its output_dir holds, then start")
+    _folder_arguments(run)
     validate = commands.add_parser(
         "validate", help="resolve and print the full spec, check its data, teacher and output folder; train nothing"
     )
     _spec_arguments(validate)
+    _folder_arguments(validate)  # validate checks the folder as the run it precedes would
     bench = commands.add_parser("bench", help="run a GLUE quality/ablation bench over seeds and write its tables")
     _debug_argument(bench)
     bench.add_argument("config", help="bench config, YAML (see benchmarks/glue-evidence.yaml)")
@@ -75,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from sage.validate import validate
 
-    for line in validate(args.spec, args.overrides):
+    for line in validate(args.spec, args.overrides, resume=args.resume, overwrite=args.overwrite):
         print(line)
     return 0
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+import warnings
 
 import pytest
 import torch
@@ -196,3 +198,11 @@ def test_paired_differences_give_a_t_interval_and_a_verdict_from_it_alone():
     assert verdict(low, high, 5) == "beats"
     assert verdict(-2.9, -1.1, 5) == "behind" and verdict(-0.5, 1.0, 6) == "no difference shown"
     assert verdict(low, high, 3).startswith("none yet")
+
+
+def test_differences_alike_across_seeds_give_a_zero_width_interval_quietly():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy's precision-loss warning would reach the bench's output
+        assert paired_difference([1.1] * 5) == (pytest.approx(1.1), pytest.approx(1.1), pytest.approx(1.1))
+        mean, low, high = paired_difference([0.7])
+    assert mean == 0.7 and math.isnan(low) and math.isnan(high)

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import sage.losses
+import sage
 from sage.losses.labels import LabelsLoss
 from sage.losses.mse import MSELoss
 from sage.losses.soft_ce import SoftCELoss
@@ -24,18 +24,39 @@ def batch(B: int = 4, C: int = 3, dtype: torch.dtype = torch.float32) -> tuple[t
     return student, teacher, labels
 
 
-def test_registry_returns_the_classes() -> None:
-    assert sage.losses.get("soft_ce") is SoftCELoss
-    assert sage.losses.get("mse") is MSELoss
-    assert sage.losses.get("labels") is LabelsLoss
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda loss: type(loss).__name__)
+def test_each_value_depends_on_its_own_example_alone(loss) -> None:
+    # Examples are ranked by their values, so none may lean on the rest of the batch.
+    student, teacher, labels = batch(B=6)
+    values = loss(student, teacher, labels)
+    order = torch.tensor([3, 0, 5, 1, 4, 2])
+    assert torch.allclose(loss(student[order], teacher[order], labels[order]), values[order])
+    alone = torch.cat([loss(student[i : i + 1], teacher[i : i + 1], labels[i : i + 1]) for i in range(6)])
+    assert torch.allclose(alone, values)
 
 
-def test_class_attributes_describe_what_each_loss_accepts() -> None:
-    assert [(cls.needs_labels, cls.supports_regression) for cls in (MSELoss, SoftCELoss, LabelsLoss)] == [
-        (False, True),
-        (False, False),
-        (True, True),
-    ]
+@pytest.mark.parametrize("cls", [MSELoss, SoftCELoss, LabelsLoss])
+def test_what_each_loss_declares_is_what_it_does(cls) -> None:
+    # The spec refuses combinations by these declarations; they must match the behaviour.
+    student, teacher = torch.tensor([[0.5], [1.5]]), torch.tensor([[0.0], [2.0]])
+    if cls.supports_regression:
+        assert torch.isfinite(cls()(student, teacher, torch.tensor([1.0, 2.0]))).all()
+    else:
+        with pytest.raises(ValueError, match="regression"):
+            cls()(student, teacher, None)
+    student, teacher, _ = batch()
+    if cls.needs_labels:
+        with pytest.raises(ValueError, match="needs gold labels"):
+            cls()(student, teacher, None)
+    else:
+        assert cls()(student, teacher, None).shape == (4,)
+
+
+def test_the_spec_builds_the_loss_with_its_arguments() -> None:
+    loss = sage.load_spec({"loss": {"name": "soft_ce", "temperature": 4.0}}).loss.create(seed=0)
+    student, teacher = torch.tensor([[2.0, -1.0]]), torch.tensor([[0.0, 1.0]])
+    by_hand = -(torch.softmax(teacher / 4, 1) * torch.log_softmax(student / 4, 1)).sum(1) * 16
+    assert torch.allclose(loss(student, teacher, None), by_hand)
 
 
 @pytest.mark.parametrize("loss", LOSSES, ids=lambda loss: type(loss).__name__)

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import datasets
 import numpy as np
 import torch
-from tqdm.auto import tqdm
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, get_linear_schedule_with_warmup
 
 from sage.models.backbone import default_backbone
 from sage.models.teacher import RECORD_FILE, TASK_KEY
+from sage.progress import Progress
 from sage.run.provenance import folder_fingerprint, results_identity
 from sage.spec import FinetuneSpec
 from sage.tasks.task import Task
@@ -62,12 +67,16 @@ def finetune_teacher(
     backbone = settings.backbone or default_backbone()
     started = time.perf_counter()
     torch.manual_seed(settings.seed)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        backbone,
-        **task.head_config(),
-        dtype=torch.float32,  # weights may be stored in half precision; train in full
-        attn_implementation="sdpa",  # PyTorch's fused attention kernels
-    ).to(device)
+    with _load_report_held() as held:
+        model, loading = AutoModelForSequenceClassification.from_pretrained(
+            backbone,
+            **task.head_config(),
+            dtype=torch.float32,  # weights may be stored in half precision; train in full
+            attn_implementation="sdpa",  # PyTorch's fused attention kernels
+            output_loading_info=True,
+        )
+    _report_loading(model, loading, held, task)
+    model = model.to(device)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     encoded = tokenizer(*task.texts(train), truncation=True, max_length=max_length)
     labels = torch.as_tensor(task.labels(train))
@@ -78,8 +87,7 @@ def finetune_teacher(
     scheduler = get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
     generator = torch.Generator().manual_seed(settings.seed)
     model.train()
-    # disable=None: bars on a terminal, none in logs.
-    with tqdm(total=steps, desc=f"fine-tuning the {task.name} teacher", disable=None) as progress:
+    with Progress(desc=f"fine-tuning the {task.name} teacher", total=steps) as progress:
         for _ in range(settings.epochs):
             for batch in bucketed_batches(lengths, settings.batch_size, generator):
                 features = tokenizer.pad(
@@ -93,8 +101,8 @@ def finetune_teacher(
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
+                progress.set_postfix(loss=f"{loss.item():.3f}")  # first, so that a log line shows this step's loss
                 progress.update()
-                progress.set_postfix(loss=f"{loss.item():.3f}")
 
     # Write beside the target and rename, so an interrupted run never leaves a half-saved teacher.
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -116,3 +124,46 @@ def finetune_teacher(
     shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)
     return target
+
+
+# transformers 5 logs a "LOAD REPORT" table through this logger after from_pretrained.
+_LOADING_LOGGER = logging.getLogger("transformers.modeling_utils")
+
+
+class _HeldRecords(logging.Filter):
+    """Keeps transformers' load report back instead of letting it print."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "LOAD REPORT" in record.getMessage():
+            self.records.append(record)
+            return False
+        return True
+
+
+@contextmanager
+def _load_report_held() -> Iterator[_HeldRecords]:
+    held = _HeldRecords()
+    _LOADING_LOGGER.addFilter(held)
+    try:
+        yield held
+    finally:
+        _LOADING_LOGGER.removeFilter(held)
+
+
+def _report_loading(model: PreTrainedModel, loading: Mapping[str, Collection[Any]], held: _HeldRecords, task: Task) -> None:
+    """Say in one line that the classification head is new, as it is by design when fine-tuning a
+    bare backbone; transformers' report of it reads like an error ("MISSING", in red). A report of
+    anything else (weights of the backbone itself missing, unused or mis-shaped) is shown as it is."""
+    prefix = f"{model.base_model_prefix}."
+    new_head = sorted(key for key in loading["missing_keys"] if not key.startswith(prefix))
+    others = len(loading["missing_keys"]) - len(new_head) + len(loading["unexpected_keys"]) + len(loading["mismatched_keys"])
+    if others:
+        for record in held.records:
+            _LOADING_LOGGER.handle(record)
+    elif new_head:
+        outputs = "1 output, regression" if task.is_regression else f"{task.num_labels} labels"
+        print(f"new classification head for fine-tuning: {', '.join(new_head)} ({outputs})", file=sys.stderr)
