@@ -15,12 +15,36 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
+from sage.errors import InputError
+
 T = TypeVar("T")
+
+# How long a rank waits for the others at a collective. Rank 0 alone fine-tunes a teacher that is
+# not cached, fits the projection and synthesises, while the others wait in a broadcast; torch's
+# defaults (10 minutes for NCCL, 30 for gloo) would end a run whose teacher takes longer. A rank
+# that dies is noticed by the launcher (torchrun ends the others), not by this timeout.
+TIMEOUT_ENV = "SAGE_DISTRIBUTED_TIMEOUT"
+DEFAULT_TIMEOUT = timedelta(hours=6)
+
+
+def collective_timeout() -> timedelta:
+    """``$SAGE_DISTRIBUTED_TIMEOUT`` seconds, else 6 hours."""
+    value = os.environ.get(TIMEOUT_ENV)
+    if value is None:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise InputError(f"{TIMEOUT_ENV} must be a number of seconds > 0, got {value!r}")
+    return timedelta(seconds=seconds)
 
 
 class Cluster:
@@ -33,14 +57,15 @@ class Cluster:
     @classmethod
     def from_environment(cls, device: torch.device) -> Cluster:
         """The launcher's processes (``WORLD_SIZE`` > 1), joined in a process group: NCCL on
-        CUDA, each process on its local GPU, gloo on the CPU. A single process otherwise."""
+        CUDA, each process on its local GPU, gloo on the CPU, with ``collective_timeout()``.
+        A single process otherwise."""
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world == 1:
             return cls()
         if device.type == "cuda":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=collective_timeout())
         return cls(dist.get_rank(), dist.get_world_size())
 
     @property

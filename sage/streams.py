@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import zlib
 from types import TracebackType
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
+
+T = TypeVar("T")
 
 # The purposes a run draws randomness for.
 STUDENT_INIT = "student_init"  # weights of a freshly initialised student
@@ -28,25 +31,64 @@ SYNTHESIS = "synthesis"  # every choice a synthesis strategy makes (random paren
 
 
 class RandomStreams:
-    """The run's streams: ``numpy(name)``, ``torch(name)`` and ``global_torch(name)``, all from ``seed``."""
+    """The run's streams: ``numpy(name)``, ``torch(name)`` and ``global_torch(name)``, all from ``seed``.
+
+    Every stream handed out is kept by name, so that ``state_dict()`` holds the position of each
+    and ``load_state_dict()`` puts them back: a checkpoint saves the streams as one part, and a
+    new stream needs no checkpoint code. A name is handed out once: two parts of a run drawing
+    from one stream would make each depend on the other's draws.
+    """
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
+        self._streams: dict[str, np.random.Generator | torch.Generator | GlobalTorchStream] = {}
 
     def seed_of(self, name: str) -> int:
         sequence = np.random.SeedSequence(self.seed, spawn_key=(zlib.crc32(name.encode()),))
         return int(sequence.generate_state(1, dtype=np.uint64)[0] >> 1)  # torch seeds are signed 64-bit
 
     def numpy(self, name: str) -> np.random.Generator:
-        return np.random.default_rng(self.seed_of(name))
+        return self._keep(name, np.random.default_rng(self.seed_of(name)))
 
     def torch(self, name: str) -> torch.Generator:
         """A CPU generator, for choices made on the host (batch order)."""
-        return torch.Generator().manual_seed(self.seed_of(name))
+        return self._keep(name, torch.Generator().manual_seed(self.seed_of(name)))
 
     def global_torch(self, name: str, device: torch.device) -> GlobalTorchStream:
         """For draws that only torch's global generator can make (module initialisation, dropout)."""
-        return GlobalTorchStream(self.seed_of(name), device)
+        return self._keep(name, GlobalTorchStream(self.seed_of(name), device))
+
+    def _keep(self, name: str, stream: T) -> T:
+        if name in self._streams:
+            raise ValueError(f"random stream {name!r} was already handed out; each purpose draws from its own stream")
+        self._streams[name] = stream
+        return stream
+
+    def state_dict(self) -> dict[str, Any]:
+        """Each stream's position, by name."""
+        return {name: _get_state(stream) for name, stream in self._streams.items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put every stream back where ``state`` says; the same streams must have been handed out."""
+        if set(state) != set(self._streams):
+            raise ValueError(
+                f"the checkpoint holds random streams {sorted(state)}, but this run draws from {sorted(self._streams)}"
+            )
+        for name, stream in self._streams.items():
+            _set_state(stream, state[name])
+
+
+def _get_state(stream: np.random.Generator | torch.Generator | GlobalTorchStream) -> Any:
+    if isinstance(stream, np.random.Generator):
+        return stream.bit_generator.state
+    return stream.get_state()
+
+
+def _set_state(stream: np.random.Generator | torch.Generator | GlobalTorchStream, state: Any) -> None:
+    if isinstance(stream, np.random.Generator):
+        stream.bit_generator.state = state
+    else:
+        stream.set_state(state)
 
 
 class GlobalTorchStream:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
 from sage.distributed import SINGLE_PROCESS, Cluster
+from sage.lr_schedule import EpochLR
+from sage.progress import Progress
 from sage.streams import GlobalTorchStream
 from sage.vectors import VectorSet
 
@@ -59,9 +59,7 @@ def predict(body: torch.nn.Module, data: VectorSet, batch_size: int, progress: s
     body.eval()
     device = data.device
     outputs = None
-    for index in tqdm(
-        sorted_batches(data.host_lengths, batch_size), desc=progress, disable=None if progress else True, leave=False
-    ):
+    for index in Progress(sorted_batches(data.host_lengths, batch_size), desc=progress, unit="batches", leave=False):
         with autocast(device):
             logits = body(*data.batch(index, width_multiple(device))).float()
         if outputs is None:
@@ -102,36 +100,6 @@ def epoch_plan(sources: Sequence[TrainingSource], batch_size: int) -> list[tuple
     return [(number, batch) for _, number, batch in placed]
 
 
-class LearningRate:
-    """AdamW's rate as a function of the progress through ``max_epochs``, in epochs.
-
-    Linear warm-up over ``warmup`` × ``max_epochs``, then ``constant``, ``linear`` decay to zero, or
-    ``cosine`` decay to zero at ``max_epochs``. Progress is counted in epochs, not steps, so that
-    runs whose epochs differ in size (plain KD and SAGE) follow the same schedule epoch by epoch.
-    """
-
-    def __init__(self, optimizer: torch.optim.Optimizer, peak: float, schedule: str, warmup: float, max_epochs: int) -> None:
-        self.optimizer = optimizer
-        self.peak = peak
-        self.schedule = schedule
-        self.warmup = warmup
-        self.max_epochs = max_epochs
-
-    def factor(self, epochs: float) -> float:
-        progress = min(epochs / self.max_epochs, 1.0)
-        if progress < self.warmup:
-            return progress / self.warmup
-        if self.schedule == "constant":
-            return 1.0
-        rest = (progress - self.warmup) / (1 - self.warmup)
-        return 1 - rest if self.schedule == "linear" else 0.5 * (1 + math.cos(math.pi * rest))
-
-    def set(self, epochs: float) -> None:
-        rate = self.peak * self.factor(epochs)
-        for group in self.optimizer.param_groups:
-            group["lr"] = rate
-
-
 def build_optimizer(body: torch.nn.Module, lr: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
     """AdamW with decoupled weight decay on weight matrices only; biases and LayerNorm parameters are
     exempt, as in BERT's own recipe and Hugging Face's Trainer."""
@@ -144,12 +112,16 @@ def build_optimizer(body: torch.nn.Module, lr: float, weight_decay: float, devic
     return torch.optim.AdamW(groups, lr=lr, fused=device.type == "cuda")
 
 
+class NonFiniteLoss(RuntimeError):
+    """The training loss became NaN or infinite: the student's weights are lost, and the run stops."""
+
+
 def train_epoch(
     body: torch.nn.Module,
     sources: Sequence[TrainingSource],
     loss_fn: LossFunction,
     optimizer: torch.optim.Optimizer,
-    learning_rate: LearningRate,
+    lr_schedule: EpochLR,
     epoch: int,
     batch_size: int,
     max_grad_norm: float | None = None,
@@ -161,24 +133,37 @@ def train_epoch(
     Under several processes each rank takes its ``cluster.shard`` of the epoch's plan, which every
     rank draws alike, and the loss is averaged over all of them. The rate follows the rank's own
     steps, so that every rank's optimiser takes the same steps and the weights stay identical.
+
+    A non-finite loss raises ``NonFiniteLoss`` naming the epoch and the first such step. The
+    check is made once, at the end of the epoch: a per-step check would wait on the GPU at every
+    step, and the steps after a NaN cannot undo it.
     """
     body.train()
     device = sources[0].data.device
     total, count = torch.zeros((), device=device), torch.zeros((), device=device)
+    first_non_finite = torch.full((), -1, device=device)
     plan = cluster.shard(epoch_plan(sources, batch_size))
-    for step, (number, index) in enumerate(tqdm(plan, desc=progress, disable=None if progress else True, leave=False)):
+    lr_schedule.start_epoch(epoch, len(plan))
+    for step, (number, index) in enumerate(Progress(plan, desc=progress, leave=False)):
         source = sources[number]
-        learning_rate.set(epoch - 1 + step / len(plan))
         with source.dropout, autocast(device):
             outputs = body(*source.data.batch(index, width_multiple(device)))
         index = index.to(device, non_blocking=True)
         losses = loss_fn(outputs.float(), source.targets[index], source.labels[index])
         optimizer.zero_grad(set_to_none=True)
-        losses.mean().backward()
+        loss = losses.mean()
+        loss.backward()
         if max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(body.parameters(), max_grad_norm)
         optimizer.step()
+        lr_schedule.step()
         total += losses.detach().sum()
         count += len(index)
+        first_non_finite = torch.where((first_non_finite < 0) & ~torch.isfinite(loss.detach()), step, first_non_finite)
     total, count = cluster.sum(total), cluster.sum(count)
+    if int(first_non_finite) >= 0:
+        raise NonFiniteLoss(
+            f"the training loss became non-finite at epoch {epoch}, step {int(first_non_finite) + 1} of {len(plan)}; "
+            "the student is not exported. Lower schedule.lr, or set schedule.max_grad_norm to clip the gradient"
+        )
     return {"train_loss": float(total) / max(float(count), 1.0), "steps": len(plan)}

@@ -13,6 +13,6 @@ get = registry.get
 get_all = registry.get_all
 
 from sage.callbacks import history, log, progress, tensorboard  # noqa: E402,F401  (registers the built-ins)
-from sage.callbacks.base import Callback, FitStart  # noqa: E402
+from sage.callbacks.base import Callback, Callbacks, FitStart  # noqa: E402
 
-__all__ = ["Callback", "FitStart", "get", "get_all", "register", "registry"]
+__all__ = ["Callback", "Callbacks", "FitStart", "get", "get_all", "register", "registry"]

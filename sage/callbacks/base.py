@@ -43,8 +43,16 @@ class Callback:
 
     A callback observes; it must not change what it is given. It is built from the spec like
     every component (``callbacks: [{name: tensorboard, log_dir: tb}]``), so its constructor takes
-    plain settings and does no work.
+    plain settings and does no work. One that keeps state across epochs (a running best, a count)
+    returns it from ``state_dict()`` and takes it back in ``load_state_dict()``, so that a resumed
+    run goes on where it stopped; ``on_fit_start`` comes after ``load_state_dict``.
     """
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        pass
 
     def on_fit_start(self, start: FitStart) -> None:
         pass
@@ -66,3 +74,28 @@ def numeric_items(row: Mapping[str, Any]) -> dict[str, float]:
         for key, value in row.items()
         if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool)
     }
+
+
+class Callbacks:
+    """The run's callbacks, in the spec's order: each hook called on each, and their states kept
+    together as one part of a checkpoint."""
+
+    def __init__(self, callbacks: Sequence[Callback]) -> None:
+        self.callbacks = list(callbacks)
+
+    def notify(self, hook: str, argument: Any) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(argument)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {key: callback.state_dict() for key, callback in self._keyed().items()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        # Callbacks are not part of a run's identity: a resumed run may list others. Those it
+        # listed before take their state back; new ones start afresh.
+        for key, callback in self._keyed().items():
+            if key in state:
+                callback.load_state_dict(state[key])
+
+    def _keyed(self) -> dict[str, Callback]:
+        return {f"{position}:{type(callback).__name__}": callback for position, callback in enumerate(self.callbacks)}

@@ -85,15 +85,6 @@ class Body(nn.Module):
         """The body of ``model`` made of the chosen blocks (in the given order) and its head."""
         return cls(select_layers(model, layer_indices, embeddings=PassThroughEmbeddings(), share_weights=share_weights))
 
-    @property
-    def num_layers(self) -> int:
-        return self.model.config.num_hidden_layers
-
-    @property
-    def blocks(self) -> nn.ModuleList:
-        parent, attribute = transformer_layers(self.model)
-        return getattr(parent, attribute)
-
     def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.model(inputs_embeds=vectors, attention_mask=mask).logits
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from tqdm.auto import tqdm
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
@@ -25,6 +24,7 @@ from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGH
 from sage.errors import InputError
 from sage.models.body import Body, PooledHidden, select_layers, transformer_layers
 from sage.models.precision import Autocast, Precision, resolve_precision
+from sage.progress import Progress
 from sage.tasks.task import Task
 from sage.training import autocast, width_multiple
 from sage.vectors import VectorSet
@@ -177,10 +177,6 @@ class Teacher:
     def device(self) -> torch.device:
         return self.model.device
 
-    @property
-    def num_layers(self) -> int:
-        return self.model.config.num_hidden_layers
-
     @torch.no_grad()
     def embed(self, columns: TextColumns, max_length: int, batch_size: int = 256, progress: str | None = None) -> VectorSet:
         """Vectors at the interface for every example, stored ragged (real tokens only)."""
@@ -192,7 +188,7 @@ class Teacher:
         # Longest first, so that each batch pads only to its own longest member.
         order = np.argsort(-lengths.cpu().numpy(), kind="stable")
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-        for batch in tqdm(batches, desc=progress, disable=None if progress else True, leave=False):
+        for batch in Progress(batches, desc=progress, unit="batches", leave=False):
             features = self.tokenizer.pad(
                 {key: [encoded[key][i] for i in batch] for key in encoded.keys()},
                 pad_to_multiple_of=width_multiple(self.device),

@@ -1,79 +1,90 @@
 """What a run keeps after each epoch so that, resumed, it ends exactly as if never stopped.
 
-The teacher, the cached interface vectors and the strategy's fixed inputs are rebuilt on
-resume: they depend on the spec alone. What moves during training is kept here: the student,
-AdamW's moments, every random stream's position, the strategy's own state, the student's
-outputs that rank the next hard set, the history and the counters. The next epoch's synthetic
-set is then regenerated exactly from this state. Everything is tensors and plain data, so the
-file loads with ``torch.load(weights_only=True)``.
+A checkpoint is ``{name: part.state_dict()}`` over the parts the run names (the student, the
+optimiser, the learning-rate schedule, the random streams, the synthesiser, the callbacks, and
+the run's record of what it has done), as torch and transformers keep theirs; ``load`` gives
+each part its state back through ``load_state_dict``. Nothing here knows what a part holds, so a
+new stateful part needs no change here. Everything is tensors and plain data, so the file loads
+with ``torch.load(weights_only=True)``.
+
+The teacher, the cached interface vectors and the strategy's fixed inputs are not kept: they
+depend on the spec alone and are rebuilt on resume.
+
+Beside the state goes its SHA-256, written in the same atomic step, so that a damaged file
+(a disk error, a copy cut short) is refused before a resumed run does any work, rather than
+resuming from weights that are not the ones saved.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-import numpy as np
 import torch
 
-from sage.run.folder import atomic
-
-if TYPE_CHECKING:
-    from sage.engine import Run
+from sage.errors import InputError
+from sage.run.files import atomic
 
 STATE_FILE = "state.pt"
-COUNTERS = ("synthetic_epochs", "synthetic_examples", "steps")
+DIGEST_FILE = "state.sha256"
 
 
-def capture(run: Run) -> dict[str, Any]:
-    """The run's state after its last finished epoch."""
-    state: dict[str, Any] = {
-        "history": run.history,
-        "counters": {name: getattr(run, name) for name in COUNTERS},
-        "student": run.student.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "real_batches": run.real.order.get_state(),
-        "real_dropout": run.real.dropout.get_state(),
-        "outputs": run.outputs,
-        "map": {key: torch.from_numpy(np.asarray(value)) for key, value in run.last_map.items()} if run.last_map else None,
-    }
-    if run.synthesiser is not None:
-        context = run.synthesiser.context
-        state["synthesis"] = {
-            "strategy": run.synthesiser.strategy.state(),
-            "rng": context.rng.bit_generator.state,
-            "fit_rng": context.fit_rng.bit_generator.state,
-            "synthetic_batches": run.synthetic_order.get_state(),
-            "synthetic_dropout": run.synthetic_dropout.get_state(),
-        }
-    return state
+class Stateful(Protocol):
+    def state_dict(self) -> Mapping[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> Any: ...
 
 
-def restore(run: Run, state: dict[str, Any]) -> None:
-    """Put ``state`` back into a freshly started run (its synthesis prepared)."""
-    run.history = state["history"]
-    for name, value in state["counters"].items():
-        setattr(run, name, value)
-    run.student.load_state_dict(state["student"])
-    run.optimizer.load_state_dict(state["optimizer"])
-    run.real.order.set_state(state["real_batches"])
-    run.real.dropout.set_state(state["real_dropout"])
-    run.outputs = None if state["outputs"] is None else state["outputs"].to(run.device)
-    run.last_map = None if state["map"] is None else {key: value.numpy() for key, value in state["map"].items()}
-    if run.synthesiser is not None:
-        synthesis, context = state["synthesis"], run.synthesiser.context
-        # The strategy first: restoring it may redo deterministic work that must not draw from the streams.
-        run.synthesiser.strategy.restore(synthesis["strategy"])
-        context.rng.bit_generator.state = synthesis["rng"]
-        context.fit_rng.bit_generator.state = synthesis["fit_rng"]
-        run.synthetic_order.set_state(synthesis["synthetic_batches"])
-        run.synthetic_dropout.set_state(synthesis["synthetic_dropout"])
+class CheckpointError(InputError):
+    """A checkpoint that cannot be resumed from: missing, damaged, or of other parts."""
 
 
-def save(folder: Path, state: dict[str, Any]) -> None:
-    with atomic(Path(folder) / STATE_FILE) as staging:
-        torch.save(state, staging)
+def exists(folder: Path) -> bool:
+    return (Path(folder) / STATE_FILE).is_file()
 
 
-def load(folder: Path) -> dict[str, Any]:
-    return torch.load(Path(folder) / STATE_FILE, weights_only=True)
+def save(folder: Path, parts: Mapping[str, Stateful]) -> None:
+    """Every part's state, and its digest, replacing the folder's previous checkpoint in one rename."""
+    with atomic(Path(folder)) as staging:
+        staging.mkdir()
+        torch.save({name: part.state_dict() for name, part in parts.items()}, staging / STATE_FILE)
+        (staging / DIGEST_FILE).write_text(f"{_digest(staging / STATE_FILE)}  {STATE_FILE}\n", encoding="utf-8")
+
+
+def verify(folder: Path) -> None:
+    """Refuse a checkpoint whose file does not match the digest written with it. Reads the file
+    once (a second or so for a large student with its optimiser state), before any other work."""
+    state, digest_file = Path(folder) / STATE_FILE, Path(folder) / DIGEST_FILE
+    remedy = "the run cannot resume from it: use --overwrite to start the run again"
+    if not state.is_file():
+        raise CheckpointError(f"{state} does not exist; {remedy}")
+    if not digest_file.is_file():
+        raise CheckpointError(f"{state} has no {DIGEST_FILE} beside it to check it against; {remedy}")
+    recorded = digest_file.read_text(encoding="utf-8").split(" ", 1)[0]
+    if _digest(state) != recorded:
+        raise CheckpointError(
+            f"{state} is damaged: its SHA-256 differs from the one written with it ({digest_file}); {remedy}"
+        )
+
+
+def load(folder: Path, parts: Mapping[str, Stateful]) -> None:
+    """Give each part its state from the checkpoint in ``folder`` (checked with ``verify`` first)."""
+    state = torch.load(Path(folder) / STATE_FILE, weights_only=True)
+    missing = [name for name in parts if name not in state]
+    if missing:
+        raise CheckpointError(
+            f"{Path(folder) / STATE_FILE} holds no state for {', '.join(missing)} (it holds {', '.join(state)}); "
+            "use --overwrite to start the run again"
+        )
+    for name, part in parts.items():
+        part.load_state_dict(state[name])
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,42 +1,69 @@
-"""The exported student's model card (its README.md), filled from the run that made it."""
+"""The exported student's model card (its README.md), filled from the run that made it.
+
+The metadata is huggingface_hub's (``ModelCardData``, ``EvalResult``), so the hub reads it as it
+reads any card. The card names the teacher by its folder's name and content fingerprint, never
+by its local path, and carries the teacher's license: the student is made from the teacher's
+embedding layer and outputs.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from sage.run.folder import write_text_atomically
+from sage.models.teacher import RECORD_FILE
+from sage.run.files import write_text_atomically
 from sage.spec import SageSpec
-from sage.tasks.task import Task
+from sage.tasks.task import HUB_DATASET, Task
+
+# The metadata fields that say what license a card's model is under.
+LICENSE_FIELDS = ("license", "license_name", "license_link")
 
 
-def model_card(spec: SageSpec, task: Task, metrics: Mapping[str, Any]) -> str:
+def model_card(spec: SageSpec, task: Task, metrics: Mapping[str, Any]) -> ModelCard:
     """Hugging Face model-card metadata and text: what the student is, how to call it, the
     teacher, the data, the scores beside the teacher's, and the spec that reproduces it."""
     # "score" repeats the task's main metric under the bench's name for it; the card names metrics.
     dev = {name: value for name, value in metrics["dev"].items() if name != "score"} or metrics["dev"]
     teacher_dev = metrics["teacher_dev"]
     pairs = len(task.text_fields) == 2
-    metadata = {
-        "library_name": "transformers",
-        "pipeline_tag": "text-classification",
-        "tags": ["sage-distill", "knowledge-distillation", task.name],
-        "model-index": [
-            {
-                "name": f"sage student for {task.name}",
-                "results": [
-                    {
-                        "task": {"type": "text-classification"},
-                        "dataset": {"name": task.name, "split": _split(metrics)},
-                        "metrics": [{"type": name, "value": round(value, 4)} for name, value in dev.items()],
-                    }
-                ],
-            }
+    teacher_folder = Path(metrics["teacher_path"])
+    license_fields, license_source = teacher_license(teacher_folder)
+    if license_fields:
+        license_text = (
+            "The student is made from its teacher, so it carries the teacher's license,\n"
+            f"`{license_fields.get('license_name') or license_fields['license']}`, as {license_source} model card gives it."
+        )
+    else:
+        license_text = (
+            "The student is made from its teacher, so its license follows the teacher's, which no model card\n"
+            "beside the teacher (or its backbone) gives: check the teacher's terms before using or sharing the student."
+        )
+    metadata = ModelCardData(
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        tags=["sage-distill", "knowledge-distillation", task.name],
+        datasets=[HUB_DATASET],
+        **(license_fields or {"license": "other"}),
+        model_name=f"sage student for {task.name}",
+        eval_results=[
+            EvalResult(
+                task_type="text-classification",
+                dataset_type=HUB_DATASET,
+                dataset_config=task.hub_config,
+                dataset_name=task.name,
+                dataset_split=_split(metrics),
+                metric_type=name,
+                metric_value=round(value, 4),
+            )
+            for name, value in dev.items()
         ],
-    }
+    )
     retained = 100 * metrics["dev"]["score"] / teacher_dev["score"] if teacher_dev["score"] else float("nan")
     scores = "\n".join(
         f"| {name} | {value:.4f} | {teacher_dev[name]:.4f} |" for name, value in dev.items() if name in teacher_dev
@@ -75,8 +102,12 @@ the teacher's score and agrees with it on {100 * metrics["dev_agreement"]:.1f}% 
 
 ## Teacher
 
-`{metrics["teacher_path"]}` ({metrics["teacher_parameters"]:,} parameters, run at
-{metrics["teacher_precision"]}), interface at {"the embedding layer" if not spec.teacher.interface_layer else f"block {spec.teacher.interface_layer}"}.
+`{teacher_folder.name}` (content fingerprint `{provenance["teacher"][:16]}`; {metrics["teacher_parameters"]:,} parameters,
+run at {metrics["teacher_precision"]}), interface at {"the embedding layer" if not spec.teacher.interface_layer else f"block {spec.teacher.interface_layer}"}.
+
+## License
+
+{license_text}
 
 ## Data
 
@@ -93,11 +124,29 @@ Trained on {metrics["machine"]} in {metrics["total_seconds"]:.0f} s with {versio
 {yaml.safe_dump(spec.resolved(), sort_keys=False).rstrip()}
 ```
 """
-    return f"---\n{yaml.safe_dump(metadata, sort_keys=False)}---\n\n{body}"
+    return ModelCard(f"---\n{metadata.to_yaml()}\n---\n\n{body}")
 
 
 def write_model_card(student_dir: Path, spec: SageSpec, task: Task, metrics: Mapping[str, Any]) -> None:
-    write_text_atomically(student_dir / "README.md", model_card(spec, task, metrics))
+    write_text_atomically(student_dir / "README.md", str(model_card(spec, task, metrics)))
+
+
+def teacher_license(teacher: Path) -> tuple[dict[str, str], str]:
+    """The license fields of the teacher's own model card, else of the card of the backbone sage
+    fine-tuned it from (a fine-tuned teacher has no card), and whose card that was; ({}, "") if neither says."""
+    backbone = None
+    if (teacher / RECORD_FILE).is_file():
+        backbone = json.loads((teacher / RECORD_FILE).read_text()).get("backbone")
+    for folder, whose in ((teacher, "the teacher's"), (backbone, "its backbone's")):
+        readme = Path(folder) / "README.md" if folder else None
+        if readme is None or not readme.is_file():
+            continue
+        # A card's other metadata may be malformed; the license is all that is read here.
+        card = ModelCard.load(readme, ignore_metadata_errors=True)
+        fields = {field: getattr(card.data, field) for field in LICENSE_FIELDS if getattr(card.data, field, None)}
+        if "license" in fields:
+            return fields, whose
+    return {}, ""
 
 
 def _split(metrics: Mapping[str, Any]) -> str:

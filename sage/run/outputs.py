@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
-from sage.run.folder import atomic, write_text_atomically  # noqa: E402
+from sage.run.files import atomic, write_text_atomically  # noqa: E402
 
 
 def write_metrics(metrics: Mapping[str, Any], path: str | os.PathLike) -> None:

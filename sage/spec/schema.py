@@ -48,7 +48,8 @@ from sage.models.backbone import default_backbone
 from sage.run.provenance import results_identity
 from sage.registry import unknown_name_message
 
-# A component taking this argument gets the spec's seed unless the spec sets it.
+# A component taking this argument gets the run's seed when the spec leaves it null (its default):
+# the resolved spec keeps the null, so that a saved spec run again with another seed follows it.
 SEEDED_ARGUMENT = "random_state"
 
 
@@ -148,9 +149,17 @@ class ComponentSpec(BaseModel):
         """Every argument of the component, defaults filled in."""
         return dict(self.__pydantic_extra__ or {})
 
-    def create(self) -> Any:
-        """Call the registered class or factory with the spec's arguments."""
-        return self.factory(**self.arguments)
+    def create(self, seed: int | None = None) -> Any:
+        """Call the registered class or factory with the spec's arguments; ``seed`` (the run's)
+        stands in for a ``random_state`` left null."""
+        return self.factory(**self.seeded_arguments(seed))
+
+    def seeded_arguments(self, seed: int | None) -> dict[str, Any]:
+        """The arguments, with ``seed`` in place of a null ``random_state``."""
+        arguments = self.arguments
+        if seed is not None and SEEDED_ARGUMENT in arguments and arguments[SEEDED_ARGUMENT] is None:
+            arguments[SEEDED_ARGUMENT] = seed
+        return arguments
 
     @model_serializer(mode="plain")
     def _serialize(self) -> dict[str, Any]:
@@ -222,7 +231,9 @@ class TaskSpec(Section):
     name: str = "sst2"
     data_dir: Path | None = Field(None, description="folder of GLUE TSVs; default $SAGE_DATA_DIR, else the hub")
     max_train: StrictInt | None = Field(None, gt=0, description="train on a seeded random subset of this size")
-    subset_seed: StrictInt = Field(0, description="seed of the subset; fixed across run seeds so students see the same data")
+    subset_seed: StrictInt = Field(
+        0, ge=0, description="seed of the subset; fixed across run seeds so students see the same data"
+    )
     holdout: StrictInt | None = Field(
         None,
         gt=0,
@@ -362,7 +373,7 @@ class SageSpec(Section):
     synthesis: SynthesisSpec = Field(default_factory=SynthesisSpec)
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    seed: StrictInt = 0
+    seed: StrictInt = Field(0, ge=0, description="the run's seed; non-negative, as numpy's SeedSequence requires")
     output_dir: Path | None = Field(None, description="default: runs/<task>-<hash of the spec>")
     callbacks: list[CallbackSpec] = Field(
         default_factory=default_callbacks,
@@ -393,9 +404,6 @@ class SageSpec(Section):
                 self.synthesis.create().check_task(task)
             except ValueError as error:
                 raise _spec_error(("synthesis", "name"), str(error), self.synthesis.name) from None
-        for section in (self.projector, self.sampler, self.student, self.loss, self.synthesis):
-            if section.arguments.get(SEEDED_ARGUMENT, 0) is None:
-                section.__pydantic_extra__[SEEDED_ARGUMENT] = self.seed
         return self
 
     @model_validator(mode="after")
@@ -444,8 +452,12 @@ class SageSpec(Section):
 
     def fingerprint(self) -> str:
         """A short hash of the resolved spec, less its output folder and callbacks, and of the versions
-        that shape results."""
+        that shape results. A ``random_state`` that follows the seed counts as the number it becomes,
+        so that a spec spelling that number out is the same run."""
         data = {key: value for key, value in self.resolved().items() if key not in ("output_dir", "callbacks")}
+        for name in ("student", "projector", "sampler", "loss"):
+            data[name] = {"name": data[name]["name"], **getattr(self, name).seeded_arguments(self.seed)}
+        data["synthesis"] |= self.synthesis.seeded_arguments(self.seed)
         data["versions"] = results_identity()
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
 

@@ -117,5 +117,12 @@ class Synthesiser:
         stats["diagnostics_s"] = time.perf_counter() - started
         return SyntheticSet(proposal.vectors, teacher, proposal.parents, hard, scores, proposal.points, stats)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The strategy's state; the anchors' draws come from the run's streams, kept with them."""
+        return {"strategy": self.strategy.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.strategy.load_state_dict(state["strategy"])
+
     def close(self) -> None:
         self.strategy.close()

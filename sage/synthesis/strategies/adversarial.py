@@ -52,13 +52,15 @@ class Adversarial(Strategy):
         # Gradients are wanted for the inputs only: frozen weights skip their half of the backward pass.
         trainable = [p for p in student.parameters() if p.requires_grad]
         student.eval().requires_grad_(False)
-        for index in sorted_batches(parent_set.host_lengths, context.batch_size):
-            x, mask = parent_set.batch(index)
-            start = torch.as_tensor(repeat[index.numpy()] > 0, device=device)
-            vectors[index.to(device), : x.shape[1]] = self._attack(x.float(), mask, start, student, seed + int(index[0]))
-        student.train(was_training)
-        for parameter in trainable:
-            parameter.requires_grad_(True)
+        try:
+            for index in sorted_batches(parent_set.host_lengths, context.batch_size):
+                x, mask = parent_set.batch(index)
+                start = torch.as_tensor(repeat[index.numpy()] > 0, device=device)
+                vectors[index.to(device), : x.shape[1]] = self._attack(x.float(), mask, start, student, seed + int(index[0]))
+        finally:  # the student trains on after this, also after an error here is caught above
+            student.train(was_training)
+            for parameter in trainable:
+                parameter.requires_grad_(True)
         return Proposal(VectorSet.from_padded(vectors, parent_set.lengths), parents)
 
     def _attack(

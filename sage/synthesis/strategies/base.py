@@ -12,8 +12,10 @@ check their values), and whose constructor does no work. Its lifecycle:
 - ``check_task(task)``: refuse, with a ``ValueError``, a task it cannot serve (spec time);
 - ``prepare(context)``: once per run, before the first epoch; fixed inputs arrive here;
 - ``propose(anchors, count, student)``: once per synthetic epoch;
-- ``state()`` / ``restore(state)``: for checkpoints; a resumed run calls ``prepare`` and then
-  ``restore`` with what ``state`` returned after the last finished epoch;
+- ``state_dict()`` / ``load_state_dict(state)``: for checkpoints, as torch modules have them; a
+  resumed run calls ``prepare`` and then ``load_state_dict`` with what ``state_dict`` returned
+  after the last finished epoch. The random streams are the run's to keep, so a strategy keeps
+  only what it built itself (and need not define either when it builds nothing that lasts);
 - ``close()``: always, also after an error or Ctrl-C.
 """
 
@@ -21,7 +23,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -37,7 +40,8 @@ class SynthesisContext:
 
     real: VectorSet  # the training examples at the interface
     pooled: np.ndarray  # float32 [N, d]: their mean-pooled interface vectors
-    space: np.ndarray  # float32 [N, d']: where neighbours are searched (pooled interface or teacher space)
+    space: np.ndarray  # float32 [N, d']: where neighbours are searched, the space named by ``space_name``
+    space_name: Literal["interface", "teacher"]  # the pooled interface vectors (``pooled``), or the teacher's pooled final layer
     teacher: torch.nn.Module  # the teacher body at its inference precision: (vectors, mask) -> float32 logits
     teacher_outputs: torch.Tensor  # [N, C], the teacher's outputs on ``real``
     regression: bool
@@ -48,6 +52,12 @@ class SynthesisContext:
     projector: Any  # the spec's projector and sampler, for strategies that work in a projection
     sampler: Any
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    report: Callable[[str], None] = lambda message: None  # one line to the user, for steps that take a while
+
+    @property
+    def searches_interface(self) -> bool:
+        """Whether ``space`` is the pooled interface, where a decoded point is a pooled vector itself."""
+        return self.space_name == "interface"
 
 
 @dataclass
@@ -86,13 +96,13 @@ class Strategy(ABC):
         otherwise the map shows the search space through its first two principal components."""
         return None
 
-    def state(self) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps so that ``propose`` continues exactly after a resume: plain data
-        and tensors. The random streams are the engine's to keep. A stateless strategy keeps nothing."""
+        and tensors. The random streams are the run's to keep. A stateless strategy keeps nothing."""
         return {}
 
-    def restore(self, state: dict[str, Any]) -> None:
-        """Take back what ``state`` returned; called on resume, after ``prepare``."""
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back what ``state_dict`` returned; called on resume, after ``prepare``."""
 
     def close(self) -> None:
         """Release what ``prepare`` started (background processes, files)."""

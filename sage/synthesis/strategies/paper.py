@@ -58,6 +58,7 @@ class PaperPipeline(Strategy):
         self.refit_each_epoch = refit_each_epoch
         self.diagnostic_points = diagnostic_points
         self.embedding: np.ndarray | None = None
+        self._fits = 0  # projections fitted in this run so far (kept in checkpoints)
         self._background: BackgroundFit | None = None
 
     # -- the projection, fitted once per run ------------------------------------------------
@@ -88,12 +89,16 @@ class PaperPipeline(Strategy):
         space, pooled = self.context.space, self.context.pooled
         sample = space[self._fitted]
         report: dict[str, Any] = {"projection": "fitted"}
+        name = type(self.projector).__name__
         if self._background is not None:
+            self.context.report(f"synthesis: waiting for the {name} fit on {len(sample):,} points (in a background process)")
             self.projector, fitted_embedding, fit_seconds = self._background.result()
             self._background = None
             report = {"projection": "fitted in background", "projector_background_s": fit_seconds}
         else:
-            self.projector, fitted_embedding, _ = fit_projection(self.projector, sample)
+            self.context.report(f"synthesis: fitting the {name} on {len(sample):,} points")
+            self.projector, fitted_embedding, fit_seconds = fit_projection(self.projector, sample)
+        self.context.report(f"synthesis: {name} fitted in {fit_seconds:.1f} s")
         embedding = np.empty((len(space), fitted_embedding.shape[1]), dtype=np.float32)
         embedding[self._fitted] = fitted_embedding
         rest = np.setdiff1d(np.arange(len(space)), self._fitted)
@@ -102,8 +107,8 @@ class PaperPipeline(Strategy):
         elif len(rest):
             embedding[rest] = NeighbourMean().fit(sample, fitted_embedding).predict(space[rest])
         self.embedding = embedding
-        interface = self.context.space is self.context.pooled
-        if interface and hasattr(self.projector, "inverse_transform"):
+        self._fits += 1
+        if self.context.searches_interface and hasattr(self.projector, "inverse_transform"):
             self._decode = self.projector.inverse_transform
             self._decode_held_out = getattr(
                 self.projector, "inverse_transform_held_out", lambda Z, rows: self._decode(Z)
@@ -118,13 +123,17 @@ class PaperPipeline(Strategy):
     def map_embedding(self) -> np.ndarray | None:
         return self.embedding
 
-    def state(self) -> dict[str, Any]:
-        return {"fitted": self.embedding is not None}
+    def state_dict(self) -> dict[str, Any]:
+        return {"fits": self._fits}
 
-    def restore(self, state: dict[str, Any]) -> None:
-        # The projection is refitted rather than stored: the fit is deterministic, and prepare drew
-        # the same fit sample as the first run did. Refitted every epoch anyway, it needs nothing.
-        if state["fitted"] and not self.refit_each_epoch:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        # The projection is refitted rather than stored: the fit is deterministic. Fitted once per
+        # run, it is fitted on the sample prepare drew, as the first run's was. Refitted every epoch,
+        # the next propose draws its sample from the restored fit-sample stream, as the uninterrupted
+        # run draws it, so only the count of fits comes back.
+        self._fits = state["fits"]
+        if self._fits and not self.refit_each_epoch:
+            self._fits -= 1  # _finish_fit counts this fit again
             self._finish_fit()
 
     def close(self) -> None:
@@ -134,15 +143,23 @@ class PaperPipeline(Strategy):
 
     # -- each epoch ---------------------------------------------------------------------------
 
-    def targets(self, points: np.ndarray, parents: np.ndarray) -> np.ndarray:
-        """Pooled interface vectors for the sampled ``points``: their decoding."""
-        return np.asarray(self._decode(points), dtype=np.float32)
+    def targets(self, points: np.ndarray, parents: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+        """Pooled interface vectors for the sampled ``points``, and how many of them the inverse
+        clipped or rejected (``n_clipped``, ``n_rejected``)."""
+        return self._decode_counted(points)
+
+    def _decode_counted(self, points: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+        """The decoding of ``points``, with the inverse's counts read right after that call: a
+        projector's ``n_clipped_``/``n_rejected_`` describe its last ``inverse_transform`` only."""
+        decoded = np.asarray(self._decode(points), dtype=np.float32)
+        counts = {name: int(getattr(self.projector, f"{name}_", 0)) for name in ("n_clipped", "n_rejected")}
+        return decoded, counts
 
     def propose(self, anchors: np.ndarray, count: int, student: Body) -> Proposal:
-        if self.embedding is None:
+        if self.refit_each_epoch and self._fits:
+            self._start_fit(background=False)  # a new fit sample, from the fit-sample stream
             stats = self._finish_fit()
-        elif self.refit_each_epoch:
-            self._start_fit(background=False)
+        elif self.embedding is None:
             stats = self._finish_fit()
         else:
             stats = {"projection": "reused"}
@@ -152,10 +169,9 @@ class PaperPipeline(Strategy):
         points, parents = context.sampler.sample(self.embedding, anchors, count, context.rng)
         stats["sample_s"] = time.perf_counter() - started
         started = time.perf_counter()
-        pooled = self.targets(points, parents)
+        pooled, counts = self.targets(points, parents)
         stats["inverse_s"] = time.perf_counter() - started
-        stats["n_clipped"] = int(getattr(self.projector, "n_clipped_", 0))
-        stats["n_rejected"] = int(getattr(self.projector, "n_rejected_", 0))
+        stats |= counts
         # Projectors return NaN rows for points they refuse to invert; those points are dropped.
         kept = np.isfinite(pooled).all(axis=1)
         points, parents, pooled = points[kept], parents[kept], pooled[kept]

@@ -37,10 +37,13 @@ class ResidualPipeline(PaperPipeline):
         super().__init__(fit_max, place_rest, fit_in_background, refit_each_epoch, diagnostic_points)
         self.step = float(step)
 
-    def targets(self, points: np.ndarray, parents: np.ndarray) -> np.ndarray:
+    def targets(self, points: np.ndarray, parents: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
         pooled = self.context.pooled[parents]
         if self.step == 0:
-            return pooled.copy()
-        moved = np.asarray(self._decode(points), dtype=np.float32)
-        origin = np.asarray(self._decode(self.embedding[parents]), dtype=np.float32)
-        return pooled + self.step * (moved - origin)
+            return pooled.copy(), {"n_clipped": 0, "n_rejected": 0}
+        # Each parent's own point is decoded once, however many children it has. The new points
+        # are decoded last, so that the inverse's counts describe them, not their parents.
+        anchors, which = np.unique(parents, return_inverse=True)
+        origin, _ = self._decode_counted(self.embedding[anchors])
+        moved, counts = self._decode_counted(points)
+        return pooled + self.step * (moved - origin[which]), counts
