@@ -32,7 +32,8 @@ from sage.models.teacher import Teacher  # noqa: E402
 from sage.run.provenance import code_version  # noqa: E402
 from sage.streams import RandomStreams  # noqa: E402
 from sage.students.truncated import TruncatedStudent  # noqa: E402
-from sage.training import LearningRate, TrainingSource, build_optimizer, predict, train_epoch  # noqa: E402
+from sage.lr_schedule import EpochLR  # noqa: E402
+from sage.training import TrainingSource, build_optimizer, predict, train_epoch  # noqa: E402
 
 
 def peak_resident_gib() -> float:
@@ -74,7 +75,7 @@ def main() -> None:
     streams = RandomStreams(0)
     labels = torch.zeros(len(subset), dtype=torch.long)
     source = TrainingSource(subset, targets, labels, streams.torch("real_batches"), streams.global_torch("real_dropout", torch.device("cpu")))
-    rate = LearningRate(optimizer, 1e-4, "constant", 0.0, 1)
+    rate = EpochLR(optimizer, "constant", 0.0, 1)
     train_epoch(student, [source], SoftCELoss(), optimizer, rate, 1, 32)
     started = time.perf_counter()
     train_epoch(student, [source], SoftCELoss(), optimizer, rate, 1, 32)

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import sage
-from sage.engine import resolve_device, split_rows
+from sage.run.setup import resolve_device, split_rows
 from sage.models.finetune import finetune_teacher
 from sage.spec.file import save_spec
 

@@ -17,6 +17,8 @@ import json
 from pathlib import Path
 
 import sage
+import sage.run.finish
+import sage.run.setup
 
 STRATEGIES = ("paper", "residual", "mixup", "boundary", "adversarial")
 
@@ -52,7 +54,7 @@ def main() -> None:
             "first_epoch_synthesis_s": round(first["strategy_s"] + first["teacher_label_s"], 2),
             "diagnostics_s": round(steady["diagnostics_s"], 2),
             "n_synthetic": steady["n_synthetic"],
-            "machine": sage.engine.machine_description(sage.engine.resolve_device("cpu")),
+            "machine": sage.run.finish.machine_description(sage.run.setup.resolve_device("cpu")),
         }
         print(name, results[name], flush=True)
     args.output.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 import sage
-from sage.engine import resolve_device
+from sage.run.finish import machine_description
+from sage.run.setup import resolve_device
 from sage.models.finetune import finetune_teacher
 from sage.models.precision import Autocast
 from sage.models.teacher import Teacher
@@ -50,7 +51,7 @@ def main() -> None:
         return min(times), outputs
 
     exact = best_of_three(teacher.body, args.batch_sizes[0])[1]
-    print(f"{sage.engine.machine_description(device)}; {args.sentences} SST-2 sentences, mean length {vectors.lengths.float().mean():.1f} tokens")
+    print(f"{machine_description(device)}; {args.sentences} SST-2 sentences, mean length {vectors.lengths.float().mean():.1f} tokens")
     print("| precision | batch | seconds | max change in probability | argmax changed |")
     print("|---|---|---|---|---|")
     for dtype in (torch.float32, torch.bfloat16):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import sage
-from sage.engine import split_rows
+from sage.run.setup import split_rows
 from sage.losses.soft_ce import SoftCELoss
 from sage.models.finetune import finetune_teacher
 from sage.students.truncated import TruncatedStudent

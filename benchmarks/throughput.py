@@ -24,7 +24,8 @@ from sage.losses.soft_ce import SoftCELoss
 from sage.students.truncated import TruncatedStudent
 from sage.models.teacher import Teacher
 from sage.streams import RandomStreams
-from sage.training import LearningRate, TrainingSource, build_optimizer, predict, train_epoch
+from sage.lr_schedule import EpochLR
+from sage.training import TrainingSource, build_optimizer, predict, train_epoch
 from sage.vectors import VectorSet
 
 
@@ -46,7 +47,7 @@ def trainer(student, data, targets, seed=0):
     streams = RandomStreams(seed)
     labels = torch.zeros(len(data), dtype=torch.long, device=device)
     source = TrainingSource(data, targets, labels, streams.torch("real_batches"), streams.global_torch("real_dropout", device))
-    return [source], optimizer, LearningRate(optimizer, 1e-4, "constant", 0.0, 1)
+    return [source], optimizer, EpochLR(optimizer, "constant", 0.0, 1)
 
 
 def epoch_throughput(teacher, data, targets, batch_size, compile_student, seed=0) -> float:

@@ -87,6 +87,7 @@ def make_context(sequences):
             real=sequences,
             pooled=pooled,
             space=pooled,
+            space_name="interface",
             teacher=teacher,
             teacher_outputs=outputs,
             regression=outputs.shape[1] == 1,

@@ -21,7 +21,7 @@ RECORDING_RUN = textwrap.dedent(
     """
     import hashlib, json, os, sys
     import torch
-    import sage.engine
+    import sage.engine, sage.run.finish
     from sage import cli
 
     rank, log = os.environ["RANK"], sys.argv[2]
@@ -37,7 +37,7 @@ RECORDING_RUN = textwrap.dedent(
             handle.write(json.dumps({"rank": rank, **fields}) + "\\n")
 
     real_synthesise, real_record, real_write = (
-        sage.engine.Distiller._synthesise, sage.engine.Distiller._record, sage.engine.write_metrics
+        sage.engine.Distiller._synthesise, sage.engine.Distiller._record, sage.run.finish.write_metrics
     )
 
     def synthesise(self, run, epoch):
@@ -55,7 +55,7 @@ RECORDING_RUN = textwrap.dedent(
         real_write(metrics, path)
 
     sage.engine.Distiller._synthesise, sage.engine.Distiller._record = synthesise, record
-    sage.engine.write_metrics = write_metrics
+    sage.run.finish.write_metrics = write_metrics
     sys.exit(cli.main(["run", sys.argv[1]]))
     """
 )
@@ -98,3 +98,30 @@ def test_two_gloo_processes_train_one_student_and_write_one_result(tmp_path, lau
     assert metrics["epochs"] == epochs and (tmp_path / "run" / "student" / "model.safetensors").exists()
     assert json.loads((tmp_path / "run" / "status.json").read_text())["status"] == "finished"
     assert launched.stdout.count('"output_dir"') == 1  # the result is printed once
+
+
+def test_the_process_group_waits_as_long_as_rank_0s_longest_work(monkeypatch):
+    """Rank 0 alone fine-tunes, fits and synthesises while the others wait at a collective: the
+    group is joined with a timeout that fits that work, not torch's 10 or 30 minutes."""
+    import datetime
+
+    import torch
+    import torch.distributed as dist
+
+    from sage.distributed import Cluster
+    from sage.errors import InputError
+
+    joined = {}
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda backend, **options: joined.update(backend=backend, **options))
+    monkeypatch.setattr(dist, "get_rank", lambda: 1)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    cluster = Cluster.from_environment(torch.device("cpu"))
+    assert cluster.rank == 1 and joined == {"backend": "gloo", "timeout": datetime.timedelta(hours=6)}
+    monkeypatch.setenv("SAGE_DISTRIBUTED_TIMEOUT", "90")
+    Cluster.from_environment(torch.device("cpu"))
+    assert joined["timeout"] == datetime.timedelta(seconds=90)
+    monkeypatch.setenv("SAGE_DISTRIBUTED_TIMEOUT", "soon")
+    with pytest.raises(InputError, match="SAGE_DISTRIBUTED_TIMEOUT must be a number of seconds"):
+        Cluster.from_environment(torch.device("cpu"))

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 import sage
-from sage.spec.file import SpecError, load_spec, save_spec
+from sage.spec import schema
+from sage.spec.file import MAX_EXPANDED_NODES, SpecError, load_spec, save_spec
 
 
 def write(tmp_path, text: str, name: str = "spec.yaml"):
@@ -19,20 +22,34 @@ def write(tmp_path, text: str, name: str = "spec.yaml"):
     return path
 
 
+# Spec section -> the component spec it holds (``callbacks`` is a list of them).
+COMPONENT_SECTIONS = {
+    "student": schema.StudentSpec,
+    "projector": schema.ProjectorSpec,
+    "sampler": schema.SamplerSpec,
+    "loss": schema.LossSpec,
+    "synthesis": schema.SynthesisSpec,
+    "callbacks": schema.CallbackSpec,
+}
+
+
 @pytest.mark.parametrize(
-    ("registry", "names"),
-    [
-        (sage.projectors, {"umap", "pca", "tsne", "identity"}),
-        (sage.samplers, {"knn", "jitter"}),
-        (sage.losses, {"mse", "soft_ce", "labels"}),
-        (sage.students, {"truncated", "fresh"}),
-        (sage.tasks, {"sst2", "rte", "mrpc", "cola", "stsb", "qnli"}),
-    ],
+    ("section", "name"),
+    [(section, name) for section, spec in COMPONENT_SECTIONS.items() for name in sorted(spec.registry.get_all())],
 )
-def test_registries_hold_the_built_ins(registry, names):
-    assert names <= set(registry.get_all())
-    for name in names:
-        assert registry.get(name) is registry.get_all()[name]
+def test_every_registered_component_takes_only_its_own_arguments(section, name):
+    """A misspelt argument of any component is a spec error that lists the arguments its factory
+    really takes, so a typo cannot leave a default in place without a word."""
+    spec = COMPONENT_SECTIONS[section]
+    parameters = inspect.signature(spec.registry.get(name)).parameters.values()
+    assert all(p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) for p in parameters)  # else any argument would pass
+    arguments = {"name": name, "not_an_argument": 1}
+    with pytest.raises(SpecError) as error:
+        load_spec({section: [arguments] if section == "callbacks" else arguments})
+    (problem,) = error.value.problems
+    field = "callbacks.0" if section == "callbacks" else section
+    valid = ", ".join(p.name for p in parameters) or "(none)"
+    assert problem == f"spec: {field}.not_an_argument: unknown argument of {spec.kind} {name!r}; valid arguments: {valid}"
 
 
 def test_registries_are_entry_point_groups():
@@ -51,7 +68,7 @@ def test_a_registered_factory_function_is_validated_by_its_signature():
     assert spec.sampler.create() == ("sampler", 2.5, 3)
 
 
-def test_defaults_resolve_to_sage_and_fill_the_seed():
+def test_defaults_resolve_to_sage_and_the_projector_follows_the_seed():
     spec = sage.SageSpec(seed=7)
     resolved = spec.resolved()
     assert resolved["projector"] == {
@@ -64,8 +81,9 @@ def test_defaults_resolve_to_sage_and_fill_the_seed():
         "inverse_neighbors": 10,
         "refine_steps": 0,
         "outside": "clip",
-        "random_state": 7,
+        "random_state": None,  # follows the run's seed
     }
+    assert spec.projector.create(spec.seed).random_state == 7
     assert resolved["student"] == {"name": "truncated", "layers": [0, 2, 4]}
     assert resolved["loss"] == {"name": "soft_ce", "temperature": 2.0}
     assert resolved["schedule"]["max_epochs"] == 10 and resolved["schedule"]["agreement_target"] == 0.99
@@ -76,7 +94,20 @@ def test_resolved_spec_round_trips_through_yaml(tmp_path):
     spec = sage.SageSpec(projector={"name": "pca", "n_components": 16}, seed=3)
     path = save_spec(spec, tmp_path / "resolved.yaml")
     assert load_spec(path) == spec
-    assert yaml.safe_load(path.read_text())["projector"] == {"name": "pca", "n_components": 16, "random_state": 3}
+    assert yaml.safe_load(path.read_text())["projector"] == {"name": "pca", "n_components": 16, "random_state": None}
+
+
+def test_a_saved_spec_run_with_another_seed_moves_every_seeded_component(tmp_path):
+    """A saved spec keeps "follow the seed" apart from a number: run again with --set seed=1, its
+    projector draws from seed 1, while an explicit random_state stays as given."""
+    path = save_spec(sage.SageSpec(task={"name": "sst2"}, projector={"name": "tsne"}, seed=0), tmp_path / "spec.yaml")
+    again = load_spec(path, ["seed=1"])
+    assert again.projector.create(again.seed).random_state == 1
+    assert again.fingerprint() != load_spec(path).fingerprint()
+    pinned = load_spec(path, ["seed=1", "projector.random_state=5"])
+    assert pinned.projector.create(pinned.seed).random_state == 5
+    # Spelling out the number the seed gives is the same run.
+    assert load_spec(path, ["projector.random_state=0"]).fingerprint() == load_spec(path).fingerprint()
 
 
 def test_json_spec_and_overrides(tmp_path):
@@ -111,6 +142,7 @@ def test_unknown_argument_lists_the_valid_ones(tmp_path):
     path = write(
         tmp_path,
         """
+        task: {name: sst2}
         projector:
           name: umap
           n_neighbours: 50
@@ -119,7 +151,7 @@ def test_unknown_argument_lists_the_valid_ones(tmp_path):
     with pytest.raises(SpecError) as error:
         load_spec(path)
     message = str(error.value)
-    assert f"{path}:3: projector.n_neighbours: unknown argument of projector 'umap'" in message
+    assert f"{path}:4: projector.n_neighbours: unknown argument of projector 'umap'" in message
     assert "n_components, n_neighbors" in message
 
 
@@ -127,6 +159,7 @@ def test_wrong_type_names_field_line_and_value(tmp_path):
     path = write(
         tmp_path,
         """
+        task: {name: sst2}
         sampler: {name: knn, k: many}
         schedule:
           max_epochs: 3
@@ -136,13 +169,13 @@ def test_wrong_type_names_field_line_and_value(tmp_path):
     with pytest.raises(SpecError) as error:
         load_spec(path)
     problems = error.value.problems
-    assert any(p.startswith(f"{path}:1: sampler.k: Input should be a valid integer") and "'many'" in p for p in problems)
-    assert any(p.startswith(f"{path}:4: schedule.hard_fraction: Input should be less than or equal to 1") for p in problems)
+    assert any(p.startswith(f"{path}:2: sampler.k: Input should be a valid integer") and "'many'" in p for p in problems)
+    assert any(p.startswith(f"{path}:5: schedule.hard_fraction: Input should be less than or equal to 1") for p in problems)
 
 
 def test_unknown_section_field_lists_the_valid_fields(tmp_path):
-    path = write(tmp_path, "schedule:\n  max_epoch: 3\n")
-    with pytest.raises(SpecError, match=r"spec.yaml:2: schedule.max_epoch: unknown field; valid fields: warmup_epochs"):
+    path = write(tmp_path, "task: {name: sst2}\nschedule:\n  max_epoch: 3\n")
+    with pytest.raises(SpecError, match=r"spec.yaml:3: schedule.max_epoch: unknown field; valid fields: warmup_epochs"):
         load_spec(path)
 
 
@@ -292,7 +325,7 @@ def test_layer_indices_are_checked_against_the_backbone(override, field, message
 
 def test_layers_are_checked_against_the_given_teacher_or_backbone(tmp_path):
     teacher = _model_folder(tmp_path / "teacher", num_hidden_layers=2)
-    path = write(tmp_path, f"teacher: {{path: {teacher}}}\n")
+    path = write(tmp_path, f"task: {{name: sst2}}\nteacher: {{path: {teacher}}}\n")
     # The default student's layers [0, 2, 4], which no line of the file gives.
     with pytest.raises(SpecError, match=rf"{path}: student: .* for the 2-block teacher {teacher}: layers \[2, 4\] do not exist"):
         load_spec(path)
@@ -333,7 +366,7 @@ def test_a_teacher_path_that_is_not_a_model_folder_is_a_spec_error(tmp_path):
     ],
 )
 def test_integers_and_booleans_are_strict(tmp_path, setting, field, message):
-    path = write(tmp_path, setting + "\n")
+    path = write(tmp_path, setting + ("\n" if setting.startswith("task:") else "\ntask: {name: sst2}\n"))
     with pytest.raises(SpecError) as error:
         load_spec(path)
     assert error.value.problems == [f"{path}:1: {field}: {message}"]
@@ -401,3 +434,82 @@ def test_a_fingerprint_does_not_move_for_a_spec_without_relative_paths(tmp_path)
     path = write(tmp_path, yaml.safe_dump(data))
     assert load_spec(path).fingerprint() == sage.SageSpec(**data).fingerprint() == load_spec(data).fingerprint()
     assert load_spec(path).resolved() == sage.SageSpec(**data).resolved()
+
+
+@pytest.mark.parametrize("text", ["", "# nothing yet\n", "{}\n", "---\n"])
+def test_an_empty_spec_file_is_refused_rather_than_running_the_defaults(tmp_path, text):
+    path = write(tmp_path, text)
+    with pytest.raises(SpecError) as error:
+        load_spec(path, ["schedule.max_epochs=1"])
+    assert error.value.problems == [
+        f"{path}: the spec file gives no sections; a spec file gives at least its task, for example "
+        "'task: {name: sst2}' (the other sections have defaults)"
+    ]
+
+
+def test_a_spec_file_without_a_task_section_is_refused(tmp_path):
+    path = write(tmp_path, "schedule: {max_epochs: 2}\nseed: 1\n")
+    with pytest.raises(SpecError, match=rf"^invalid spec:\n  {path}: the spec file has no task section \(it gives schedule, seed\); "):
+        load_spec(path, ["task.name=rte"])  # the file itself must say which task it is for
+    assert load_spec(write(tmp_path, "task: {}\nseed: 1\n")).task.name == "sst2"  # asking for the default is fine
+    assert load_spec({"seed": 1}).task.name == "sst2"  # a mapping may leave it to the default
+
+
+BILLION_LAUGHS = "task: {name: sst2}\nlol1: &lol1 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"lol{n}: &lol{n} [{', '.join([f'*lol{n - 1}'] * 9)}]\n" for n in range(2, 10)
+)
+
+
+def test_a_yaml_alias_bomb_is_refused_at_its_alias_at_once(tmp_path):
+    path = write(tmp_path, BILLION_LAUGHS)
+    started = time.perf_counter()
+    with pytest.raises(SpecError) as error:
+        load_spec(path)
+    assert time.perf_counter() - started < 1.0
+    # lol4 holds 9**4 values, so the second *lol4 on lol5's line (line 6) takes the document past 10,000.
+    assert error.value.problems == [
+        f"{path}:6: alias *lol4 expands the document past {MAX_EXPANDED_NODES:,} keys and values, where a spec has "
+        "a few hundred; aliases of aliases multiply: nest fewer"
+    ]
+
+
+def test_a_recursive_alias_is_refused(tmp_path):
+    path = write(tmp_path, "task: {name: sst2}\nstudent: &student {layers: [0], again: *student}\n")
+    with pytest.raises(SpecError, match=rf"{path}:2: alias \*student refers to a node that contains it; a spec cannot be recursive"):
+        load_spec(path)
+    with pytest.raises(SpecError, match=r"--set student.layers=&a \[\*a\]: the value is not valid YAML: alias \*a refers"):
+        load_spec({}, ["student.layers=&a [*a]"])
+
+
+def test_anchors_aliases_and_merges_still_work(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        task: {name: sst2}
+        teacher:
+          finetune: &optimiser {lr: 1.0e-3, batch_size: 16}
+        schedule:
+          <<: *optimiser
+          batch_size: 8
+          max_epochs: 0
+        student: {layers: [0, 1]}
+        projector: {name: pca, n_components: 2}
+        """,
+    )
+    with pytest.raises(SpecError, match=rf"{path}:7: schedule.max_epochs: Input should be greater than or equal to 1"):
+        load_spec(path)  # lines still point at the key, merges and all
+    spec = load_spec(path, ["schedule.max_epochs=3"])
+    assert (spec.schedule.lr, spec.schedule.batch_size, spec.teacher.finetune.batch_size) == (1e-3, 8, 16)
+    assert spec.student.arguments["layers"] == [0, 1]
+    # Well under the limit, however many times a small section is repeated.
+    repeated = "task: {name: sst2}\ncallbacks:\n" + "  - &history {name: history}\n" + "  - *history\n" * 500
+    assert len(load_spec(write(tmp_path, repeated)).callbacks) == 501
+
+
+@pytest.mark.parametrize("field", ["seed", "task.subset_seed"])
+def test_seeds_must_not_be_negative(field):
+    """numpy's SeedSequence refuses a negative seed only once the run has started."""
+    with pytest.raises(SpecError) as error:
+        load_spec({"task": {"name": "sst2"}}, [f"{field}=-1"])
+    assert error.value.problems == [f"--set {field}=-1: {field}: Input should be greater than or equal to 0 (got -1)"]
+    assert load_spec({}, [f"{field}=0"])

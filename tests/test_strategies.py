@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import torch
 
 import sage
 from sage.spec.file import SpecError, load_spec
+from sage.streams import RandomStreams
 from sage.synthesis.ranking import divergence
 from sage.synthesis.synthesiser import Synthesiser
 from sage.vectors import VectorSet
@@ -193,3 +195,81 @@ def test_a_strategy_written_as_the_readme_shows_is_registered_and_run(make_conte
     student = PooledLinear(sequences.dim, seed=2)
     result = synth.generate(student(*sequences.batch(torch.arange(300))).detach(), student)
     assert len(result.parents) == 60 and result.stats["synthetic_shift"] == pytest.approx(0, abs=1e-6)
+
+
+STRATEGIES = {
+    "paper": {"fit_in_background": False},
+    "paper, refitted on samples": {"fit_in_background": False, "refit_each_epoch": True, "fit_max": 100},
+    "residual": {"fit_in_background": False},
+    "mixup": {"partner": "nearest"},
+    "boundary": {},
+    "adversarial": {},
+}
+
+
+@pytest.mark.parametrize("case", STRATEGIES)
+def test_a_synthesiser_restored_from_its_state_makes_the_next_set_as_if_never_stopped(case, make_context, sequences):
+    """What a checkpoint keeps of synthesis (the streams' and the strategy's state_dict, through
+    torch.save and a weights-only load) makes the third epoch's set exactly as an uninterrupted run does."""
+    name = case.split(",")[0]
+    student = PooledLinear(sequences.dim, seed=2)
+    outputs = student(*sequences.batch(torch.arange(len(sequences)))).detach()
+
+    def fresh() -> tuple[RandomStreams, Synthesiser]:
+        streams = RandomStreams(0)
+        context = make_context(rng=streams.numpy("synthesis"), fit_rng=streams.numpy("fit_sample"))
+        synth = Synthesiser(sage.strategies.get(name)(**STRATEGIES[case]), "hard", 0.1, 0.2, "divergence", sage.losses.get("soft_ce")(1.0))
+        synth.prepare(context, torch.zeros(len(sequences), dtype=torch.long))
+        return streams, synth
+
+    _, whole = fresh()
+    expected = [whole.generate(outputs, student) for _ in range(3)][-1]
+    streams, stopped = fresh()
+    for _ in range(2):
+        stopped.generate(outputs, student)
+    saved = io.BytesIO()
+    torch.save({"streams": streams.state_dict(), "synthesiser": stopped.state_dict()}, saved)
+    saved.seek(0)
+    state = torch.load(saved, weights_only=True)
+    streams, resumed = fresh()
+    resumed.load_state_dict(state["synthesiser"])
+    streams.load_state_dict(state["streams"])
+    result = resumed.generate(outputs, student)
+    np.testing.assert_array_equal(result.parents, expected.parents)
+    assert len(result.parents) > 0 and torch.equal(result.vectors.tokens, expected.vectors.tokens)
+    assert torch.equal(result.teacher, expected.teacher)
+
+
+class NewPointsClipped(sage.projectors.get("pca")):
+    """PCA whose inverse counts as clipped every point that is not a training point, and remembers
+    how many rows each call decoded."""
+
+    def _fit(self, X):
+        self.embedding_ = super()._fit(X)
+        self.decoded_rows = []
+        return self.embedding_
+
+    def _inverse(self, Z):
+        self.decoded_rows.append(len(Z))
+        known = (Z[:, None, :] == self.embedding_[None, :, :]).all(-1).any(1)
+        return super()._inverse(Z)[0], int((~known).sum())
+
+
+def test_residual_counts_the_inverses_clipping_of_its_new_points_and_decodes_each_parent_once(make_context):
+    projector = NewPointsClipped(n_components=2, random_state=0)
+    strategy = prepared("residual", make_context(projector=projector), fit_in_background=False, diagnostic_points=0)
+    anchors = np.arange(10)
+    result = strategy.propose(anchors, 40, None)  # 4 children per parent
+    assert result.stats["n_clipped"] == 40  # every new point; the parents' own points are not clipped
+    assert strategy.projector.decoded_rows == [10, 40]  # each parent decoded once, then the new points
+
+
+def test_adversarial_gives_the_student_back_as_it_was_after_an_error(make_context, sequences):
+    class Failing(PooledLinear):
+        def forward(self, vectors, mask):
+            raise RuntimeError("out of memory")
+
+    student = Failing(sequences.dim, seed=2).train()
+    with pytest.raises(RuntimeError, match="out of memory"):
+        prepared("adversarial", make_context()).propose(np.arange(10), 20, student)
+    assert student.training and all(parameter.requires_grad for parameter in student.parameters())
