@@ -72,6 +72,24 @@ def with_data(**task) -> dict:
 
 
 HEADER = "sentence\tlabel\n"
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+) + "task: {name: sst2}\n"
+
+
+def older_sage_run(scratch: Path) -> None:
+    """A finished sage run of another spec in scratch/run, marked as sage's."""
+    run = scratch / "run"
+    run.mkdir()
+    (run / "status.json").write_text('{"status": "finished", "fingerprint": "0123abcd"}')
+    (run / "history.csv").write_text("epoch\n1\n")  # not metrics.json: the script checks no case writes one
+    (run / ".sage-run.json").write_text('{"written_by": "sage", "entries": ["status.json", "history.csv"]}')
+
+
+def project_folder(scratch: Path) -> None:
+    (scratch / ".git").mkdir()
+    (scratch / "data").mkdir()
+    (scratch / "data" / "train.csv").write_text("text,label\n")
 CASES = [
     Case("unknown component name", ["run", "{spec}", "--set", "projector.name=umapp"]),
     Case("UMAP with n_neighbors 1", ["run", "{spec}", "--set", "projector.n_neighbors=1"]),
@@ -119,11 +137,27 @@ CASES = [
     Case("a label that is no class", ["run", "{spec}"], setup=data(HEADER + "good film\t1\n" + "bad film\t7\n"), spec=with_data()),
     Case("a data_dir without the task's files", ["run", "{spec}", "--set", "task.data_dir={scratch}"]),
     Case("no data_dir and the hub offline", ["run", "{spec}"], environment={"SAGE_DATA_DIR": None, "HF_HUB_OFFLINE": "1"}),
+    Case("an output_dir that holds another run", ["run", "{spec}"], setup=older_sage_run),
     Case(
-        "an output_dir that holds another run",
-        ["run", "{spec}"],
-        setup=lambda scratch: (scratch / "run").mkdir() or (scratch / "run" / "status.json").write_text('{"status": "finished", "fingerprint": "0123abcd"}'),
+        "--overwrite over a sage run, with a data_dir that does not exist (nothing is deleted)",
+        ["run", "{spec}", "--overwrite", "--set", "task.data_dir={scratch}/nowhere"],
+        setup=older_sage_run,
     ),
+    Case(
+        "a project folder (.git, data, its own spec.yaml) as output_dir, with --overwrite",
+        ["run", "{spec}", "--overwrite"],
+        setup=project_folder,
+        spec={"output_dir": "."},
+    ),
+    Case("an output_dir inside a file", ["run", "{spec}", "--set", "output_dir={scratch}/a-file/run"], setup=lambda scratch: (scratch / "a-file").write_text("")),
+    Case("a negative seed", ["run", "{spec}", "--set", "seed=-1"]),
+    Case("a negative subset seed", ["validate", "{spec}", "--set", "task.subset_seed=-1"]),
+    Case("a hub backbone while offline", ["validate", "{spec}", "--set", "teacher.finetune.backbone=nobody/no-such-model"]),
+    Case("an empty spec file", ["run", "{spec}"], spec=""),
+    Case("a YAML alias bomb in the spec file", ["run", "{spec}"], spec=ALIAS_BOMB),
+    Case("a TSV with an empty sentence", ["run", "{spec}"], setup=data(HEADER + "good film\t1\n" + "   \t0\n"), spec=with_data()),
+    Case("a TSV with a NUL byte", ["run", "{spec}"], setup=data(HEADER + "good film\t1\n" + "bad\x00film\t0\n"), spec=with_data()),
+    Case("a TSV saved as UTF-16", ["run", "{spec}"], setup=data((HEADER + "good film\t1\n").encode("utf-16")), spec=with_data()),
     Case(
         "--overwrite on a folder that is not a sage run",
         ["run", "{spec}", "--overwrite"],
@@ -166,8 +200,10 @@ def run_case(case: Case) -> dict:
         else:
             spec = json.loads(json.dumps(BASE))
             for section, values in (case.spec or {}).items():
-                spec[section] = {**spec.get(section, {}), **values}
+                if isinstance(values, dict):
+                    spec[section] = {**spec.get(section, {}), **values}
             spec["output_dir"] = str(scratch / "run")
+            spec.update({key: value for key, value in (case.spec or {}).items() if not isinstance(value, dict)})
             text = fill(yaml.safe_dump(spec), scratch)
         (scratch / "spec.yaml").write_text(text)
         environment = {**os.environ, "SAGE_CACHE_DIR": str(scratch / "cache")}
