@@ -107,7 +107,6 @@ class PaperPipeline(Strategy):
         elif len(rest):
             embedding[rest] = NeighbourMean().fit(sample, fitted_embedding).predict(space[rest])
         self.embedding = embedding
-        self._fits += 1
         if self.context.searches_interface and hasattr(self.projector, "inverse_transform"):
             self._decode = self.projector.inverse_transform
             self._decode_held_out = getattr(
@@ -133,7 +132,6 @@ class PaperPipeline(Strategy):
         # run draws it, so only the count of fits comes back.
         self._fits = state["fits"]
         if self._fits and not self.refit_each_epoch:
-            self._fits -= 1  # _finish_fit counts this fit again
             self._finish_fit()
 
     def close(self) -> None:
@@ -159,8 +157,10 @@ class PaperPipeline(Strategy):
         if self.refit_each_epoch and self._fits:
             self._start_fit(background=False)  # a new fit sample, from the fit-sample stream
             stats = self._finish_fit()
+            self._fits += 1
         elif self.embedding is None:
             stats = self._finish_fit()
+            self._fits += 1
         else:
             stats = {"projection": "reused"}
         context = self.context
