@@ -9,12 +9,21 @@ library's own attention masks, attention kernels (SDPA) and heads are used uncha
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import chain
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel
+
+from sage.models.family import (
+    EMBEDDING_STAGE,
+    FIRST_BLOCK_PARTS,
+    SHARED_BY_BLOCKS,
+    parts,
+    set_part,
+    transformer_layers,
+)
 
 
 class PassThroughEmbeddings(nn.Module):
@@ -26,44 +35,41 @@ class PassThroughEmbeddings(nn.Module):
         return inputs_embeds
 
 
-def transformer_layers(model: PreTrainedModel) -> tuple[nn.Module, str]:
-    """The module holding the model's list of transformer blocks, and that list's attribute name.
-
-    Found structurally (the ``nn.ModuleList`` of ``config.num_hidden_layers`` blocks), so BERT,
-    RoBERTa, ELECTRA, XLM-R and DistilBERT style models all work.
-    """
-    expected = model.config.num_hidden_layers
-    for name, module in model.base_model.named_modules():
-        if isinstance(module, nn.ModuleList) and len(module) == expected:
-            parent_name, _, attribute = name.rpartition(".")
-            return model.base_model.get_submodule(parent_name), attribute
-    raise ValueError(
-        f"cannot find the {expected} transformer blocks of {type(model).__name__}; sage supports "
-        "encoder models whose base model holds them in one nn.ModuleList (BERT, RoBERTa, DistilBERT, ...)"
-    )
-
-
 def select_layers(
-    model: PreTrainedModel, layer_indices: Sequence[int], *, embeddings: nn.Module, share_weights: bool
+    model: PreTrainedModel,
+    layer_indices: Sequence[int],
+    *,
+    replacements: Mapping[str, nn.Module | None],
+    share_weights: bool,
 ) -> PreTrainedModel:
-    """A copy of ``model`` keeping only the chosen blocks, with ``embeddings`` as its embedding layer.
+    """A copy of ``model`` keeping only the chosen blocks, with ``replacements`` (paths inside the
+    base model, see ``sage.models.family``) standing where the parts they name were.
 
     With ``share_weights`` the copy reuses the original parameters (a frozen view, no extra
-    memory); otherwise every parameter is copied (a trainable student).
+    memory); otherwise every parameter is copied (a trainable student). Replaced parts are never
+    copied.
     """
-    original_embeddings = model.base_model.embeddings
-    model.base_model.embeddings = embeddings
-    try:
-        memo = {id(t): t for t in chain(model.parameters(), model.buffers())} if share_weights else {}
-        memo[id(embeddings)] = embeddings
-        view = copy.deepcopy(model, memo)
-    finally:
-        model.base_model.embeddings = original_embeddings
+    memo = {id(t): t for t in chain(model.parameters(), model.buffers())} if share_weights else {}
+    # deepcopy puts whatever the memo holds for an object wherever that object occurs.
+    memo |= {id(model.base_model.get_submodule(path)): part for path, part in replacements.items()}
+    view = copy.deepcopy(model, memo)
     parent, attribute = transformer_layers(view)
     blocks = getattr(parent, attribute)
     setattr(parent, attribute, nn.ModuleList(blocks[i] for i in layer_indices))
     view.config.num_hidden_layers = len(layer_indices)
     return view
+
+
+def adopt_shared_parts(body: Body, teacher: PreTrainedModel) -> Body:
+    """Give ``body`` frozen copies of the parts of ``teacher`` that every block reads (DeBERTa-v2's
+    relative-position table), and return it.
+
+    Above an interface at block k > 0, the exported student runs the teacher's blocks below k and
+    its own above with one copy of those parts: the student must read the teacher's, unchanged.
+    """
+    for path, part in parts(teacher, SHARED_BY_BLOCKS).items():
+        set_part(body.model, path, copy.deepcopy(part).requires_grad_(False))
+    return body
 
 
 class Body(nn.Module):
@@ -80,10 +86,19 @@ class Body(nn.Module):
 
     @classmethod
     def from_model(
-        cls, model: PreTrainedModel, layer_indices: Sequence[int], *, share_weights: bool = False
+        cls, model: PreTrainedModel, layer_indices: Sequence[int], *, interface_layer: int = 0, share_weights: bool = False
     ) -> Body:
-        """The body of ``model`` made of the chosen blocks (in the given order) and its head."""
-        return cls(select_layers(model, layer_indices, embeddings=PassThroughEmbeddings(), share_weights=share_weights))
+        """The body of ``model`` made of the chosen blocks (in the given order) and its head, reading
+        vectors at ``interface_layer`` (0: block 0's input; k: block k's).
+
+        The embedding layer gives way to a pass-through, and so does the rest of the family's
+        embedding stage; above block 0 its first-block parts have acted already and are left out.
+        """
+        replacements: dict[str, nn.Module | None] = {"embeddings": PassThroughEmbeddings()}
+        replacements |= {path: nn.Identity() for path in parts(model, EMBEDDING_STAGE)}
+        if interface_layer:
+            replacements |= {path: None for path in parts(model, FIRST_BLOCK_PARTS)}
+        return cls(select_layers(model, layer_indices, replacements=replacements, share_weights=share_weights))
 
     def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.model(inputs_embeds=vectors, attention_mask=mask).logits

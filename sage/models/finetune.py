@@ -18,9 +18,10 @@ from typing import Any
 import datasets
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, get_linear_schedule_with_warmup
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, get_linear_schedule_with_warmup
 
 from sage.models.backbone import default_backbone
+from sage.models.family import attention_implementation
 from sage.models.teacher import RECORD_FILE, TASK_KEY
 from sage.progress import Progress
 from sage.run.provenance import folder_fingerprint, results_identity
@@ -72,7 +73,7 @@ def finetune_teacher(
             backbone,
             **task.head_config(),
             dtype=torch.float32,  # weights may be stored in half precision; train in full
-            attn_implementation="sdpa",  # PyTorch's fused attention kernels
+            attn_implementation=attention_implementation(AutoConfig.from_pretrained(backbone)),
             output_loading_info=True,
         )
     _report_loading(model, loading, held, task)

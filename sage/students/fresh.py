@@ -6,7 +6,8 @@ import copy
 
 from transformers import AutoModelForSequenceClassification, PretrainedConfig
 
-from sage.models.body import Body
+from sage.models.body import Body, adopt_shared_parts
+from sage.models.family import feed_forward_key
 from sage.students import register
 from sage.models.teacher import Teacher
 
@@ -38,11 +39,16 @@ class FreshStudent:
             raise ValueError(
                 f"num_attention_heads must divide the teacher's hidden size {config.hidden_size}, got {self.num_attention_heads}"
             )
+        # Each requested size, with the config key that holds the teacher's (DistilBERT's feed-forward
+        # width is hidden_dim); a family without such a key is refused here.
+        requested = {"num_attention_heads": (self.num_attention_heads, "num_attention_heads")}
+        if self.intermediate_size is not None:
+            requested["intermediate_size"] = (self.intermediate_size, feed_forward_key(config))
         if interface_layer:
             changed = [
-                f"{name} {value} (the teacher's: {getattr(config, name)})"
-                for name, value in (("intermediate_size", self.intermediate_size), ("num_attention_heads", self.num_attention_heads))
-                if value is not None and value != getattr(config, name)
+                f"{name} {value} (the teacher's: {getattr(config, key)})"
+                for name, (value, key) in requested.items()
+                if value is not None and value != getattr(config, key)
             ]
             if changed:
                 raise ValueError(
@@ -55,8 +61,9 @@ class FreshStudent:
         config = copy.deepcopy(teacher.model.config)
         config.num_hidden_layers = self.num_layers
         if self.intermediate_size is not None:
-            config.intermediate_size = self.intermediate_size
+            setattr(config, feed_forward_key(config), self.intermediate_size)  # DistilBERT's is hidden_dim
         if self.num_attention_heads is not None:
             config.num_attention_heads = self.num_attention_heads
         model = AutoModelForSequenceClassification.from_config(config).to(teacher.device)
-        return Body.from_model(model, range(self.num_layers))
+        body = Body.from_model(model, range(self.num_layers), interface_layer=teacher.interface_layer)
+        return adopt_shared_parts(body, teacher.model) if teacher.interface_layer else body

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from transformers import PretrainedConfig
 
-from sage.models.body import Body, transformer_layers
+from sage.models.body import Body, adopt_shared_parts
+from sage.models.family import transformer_layers
 from sage.students import register
 from sage.models.teacher import Teacher
 
@@ -40,4 +41,6 @@ class TruncatedStudent:
         parent, attribute = transformer_layers(teacher.model)
         if not getattr(parent, attribute):
             raise ValueError("the teacher has no transformer blocks to copy")
-        return Body.from_model(teacher.model, self.layers).requires_grad_(True)
+        body = Body.from_model(teacher.model, self.layers, interface_layer=teacher.interface_layer)
+        body.requires_grad_(True)
+        return adopt_shared_parts(body, teacher.model) if teacher.interface_layer else body
