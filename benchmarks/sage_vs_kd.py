@@ -69,7 +69,7 @@ def main() -> None:
     )
     task = sage.tasks.get(args.task)
     teacher = finetune_teacher(
-        task, task.load("train", base.task.data_dir) if base.teacher.finetune.full_train else split_rows(task, base.task)[0], base.teacher.finetune, base.task.max_length, resolve_device(args.device)
+        task, task.load("train", base.task.data_dir) if base.teacher.finetune.full_train else split_rows(task, base.task).train, base.teacher.finetune, base.task.max_length, resolve_device(args.device)
     )
     args.output.mkdir(parents=True, exist_ok=True)
     runs = {"kd": [], "sage": []}

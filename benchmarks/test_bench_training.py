@@ -55,7 +55,7 @@ def trained_teacher():
     head, and the timed runs must not include fine-tuning."""
     spec = sage.SageSpec(task={"name": "sst2", "max_train": 1000}, teacher={"finetune": {"epochs": 1}})
     task = sage.tasks.get("sst2")
-    rows = split_rows(task, spec.task)[0]
+    rows = split_rows(task, spec.task).train
     return finetune_teacher(task, rows, spec.teacher.finetune, spec.task.max_length, torch.device("cpu"))
 
 

@@ -97,16 +97,21 @@ class Distiller:
         """One pass over the real examples (unless the spec drops them) and the synthetic ones."""
         schedule = self.spec.schedule
         row: dict[str, Any] = {"epoch": epoch, "phase": "warmup" if epoch <= schedule.warmup_epochs else "real"}
-        sources = [run.real]
+        sources = [run.real]  # and the epoch's transfer rows: unlabelled text the teacher labelled
+        transfer = run.transfer.epoch_source() if run.transfer is not None else None
+        if transfer is not None:
+            sources.append(transfer)
         if synthetic is not None:
             row["phase"] = "synthetic"
             row |= synthetic.stats
             no_labels = run.train.labels.new_full((len(synthetic.parents),), -1)  # teacher-labelled only
             source = TrainingSource(synthetic.vectors, synthetic.teacher, no_labels, run.synthetic_order, run.synthetic_dropout)
-            sources = [run.real, source] if schedule.keep_real else [source]
+            sources = [*sources, source] if schedule.keep_real else [source]
             run.record.synthetic_epochs += 1
             run.record.synthetic_examples += len(synthetic.parents)
         row["n_train"] = sum(len(source.data) for source in sources)
+        if transfer is not None:
+            row["n_transfer"] = len(transfer.data) if synthetic is None or schedule.keep_real else 0
         started = time.perf_counter()
         row |= train_epoch(
             run.forward, sources, run.loss_fn, run.optimizer, run.lr_schedule, epoch, schedule.batch_size,

@@ -27,6 +27,9 @@ SYNTHETIC_BATCHES = "synthetic_batches"  # order of the synthetic batches
 REAL_DROPOUT = "real_dropout"  # dropout masks while training on real batches
 SYNTHETIC_DROPOUT = "synthetic_dropout"  # dropout masks while training on synthetic batches
 FIT_SAMPLE = "fit_sample"  # which examples a projector is fitted on
+TRANSFER_ROWS = "transfer_rows"  # which transfer rows an epoch trains on
+TRANSFER_BATCHES = "transfer_batches"  # order of the transfer batches
+TRANSFER_DROPOUT = "transfer_dropout"  # dropout masks while training on transfer batches
 SYNTHESIS = "synthesis"  # every choice a synthesis strategy makes (random parents included)
 
 

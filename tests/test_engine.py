@@ -126,7 +126,7 @@ def test_the_exported_student_in_a_transformers_pipeline_scores_as_the_run_did(s
 def test_a_student_with_its_interface_at_block_2_exports_those_blocks_and_scores_as_the_run_did(deep_interface_run):
     student = deep_interface_run.output_dir / "student"
     assert AutoConfig.from_pretrained(student).num_hidden_layers == 2 + 3  # the teacher's 2 blocks, then the student's 3
-    _, held_out = split_rows(TASK, sage.load_spec(deep_interface_run.output_dir / "spec.yaml").task)
+    held_out = split_rows(TASK, sage.load_spec(deep_interface_run.output_dir / "spec.yaml").task).evaluation
     assert deep_interface_run.metrics["evaluated_on"] == "50 held-out train rows"
     assert pipeline_scores(student, held_out)["accuracy"] == pytest.approx(
         deep_interface_run.metrics["dev"]["accuracy"], abs=1 / len(held_out)
@@ -330,11 +330,11 @@ def test_an_interrupted_run_leaves_no_background_fit_behind(tmp_path, monkeypatc
 def test_a_holdout_comes_from_train_and_never_overlaps_the_students_rows():
     task = sage.tasks.get("sst2")
     spec = sage.load_spec({"task": {"max_train": 500, "holdout": 300}}).task
-    train, held_out = split_rows(task, spec)
+    train, held_out, _, _ = split_rows(task, spec)
     assert len(train) == 500 and len(held_out) == 300
     assert not set(train["sentence"]) & set(held_out["sentence"]) - {""}
     # Without a holdout the same subset is drawn, and dev is the evaluation split.
-    same, dev = split_rows(task, sage.load_spec({"task": {"max_train": 500}}).task)
+    same, dev, _, _ = split_rows(task, sage.load_spec({"task": {"max_train": 500}}).task)
     assert same["sentence"] == train["sentence"] and len(dev) == 872
 
 
@@ -355,7 +355,7 @@ def test_a_run_end_to_end_exports_a_student_that_scores_as_the_run_did(case, sec
     drawn = {}
     monkeypatch.setattr(sage.run.finish, "plot_map", lambda *a: drawn.update(colour=a[6]) or a[4].write_bytes(b""))
     result = sage.build(tiny_spec(tmp_path, task={"holdout": 50}, **sections), progress=False).fit()
-    _, held_out = split_rows(TASK, sage.load_spec(result.output_dir / "spec.yaml").task)
+    held_out = split_rows(TASK, sage.load_spec(result.output_dir / "spec.yaml").task).evaluation
     assert pipeline_scores(result.output_dir / "student", held_out)["accuracy"] == pytest.approx(
         result.metrics["dev"]["accuracy"], abs=1 / len(held_out)
     )

@@ -187,7 +187,7 @@ def test_override_errors_name_the_override():
 
 
 def test_unknown_task():
-    with pytest.raises(SpecError, match=r"task.name: unknown task 'sst-2'; registered tasks: cola, mrpc"):
+    with pytest.raises(SpecError, match=r"task.name: unknown task 'sst-2'; registered tasks: cola, files, hub, mrpc"):
         load_spec({"task": {"name": "sst-2"}})
 
 

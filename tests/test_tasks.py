@@ -14,7 +14,7 @@ import pytest
 
 import sage.tasks
 from sage.tasks import DataError, metrics
-from sage.tasks.task import Task
+from sage.tasks.glue import GlueTask
 
 NAMES = ["cola", "mrpc", "qnli", "rte", "sst2", "stsb"]
 
@@ -77,7 +77,7 @@ def _load(name: str, split: str, data_dir: Path) -> datasets.Dataset:
 
 
 def test_expected_table_covers_every_local_split() -> None:
-    local = {(name, split) for name, task in sage.tasks.get_all().items() for split in task.splits}
+    local = {(name, split) for name, task in sage.tasks.get_all().items() if isinstance(task, GlueTask) for split in task.splits}
     assert local == set(EXPECTED)
 
 
@@ -382,13 +382,13 @@ def test_wrong_columns_in_file(tmp_path: Path) -> None:
 
 def test_task_definition_is_checked() -> None:
     with pytest.raises(ValueError, match=r"unknown metrics \['bleu'\]"):
-        Task("x", "X", "x", ("sentence",), ("a", "b"), ("bleu",), ("sentence", "label"))
+        GlueTask("x", "X", "x", ("sentence",), ("a", "b"), ("bleu",), ("sentence", "label"))
     with pytest.raises(ValueError, match=r"tsv_columns must name 2 columns"):
-        Task("x", "X", "x", ("sentence",), ("a", "b"), ("accuracy",), ("sentence",))
+        GlueTask("x", "X", "x", ("sentence",), ("a", "b"), ("accuracy",), ("sentence",))
     with pytest.raises(ValueError, match=r"label_range \(0, 1\) must be \(low, high\) of a regression task"):
-        Task("x", "X", "x", ("sentence",), ("a", "b"), ("accuracy",), ("sentence", "label"), label_range=(0, 1))
+        GlueTask("x", "X", "x", ("sentence",), ("a", "b"), ("accuracy",), ("sentence", "label"), label_range=(0, 1))
     with pytest.raises(ValueError, match=r"label_range \(5, 0\) must be \(low, high\)"):
-        Task("x", "X", "x", ("sentence",), None, ("pearson",), ("sentence", "score"), label_range=(5, 0))
+        GlueTask("x", "X", "x", ("sentence",), None, ("pearson",), ("sentence", "score"), label_range=(5, 0))
 
 
 # --- metrics --------------------------------------------------------------------------------
@@ -492,8 +492,10 @@ def test_evaluate_majority_baseline_on_real_dev(data_dir: Path) -> None:
 # --- registry -------------------------------------------------------------------------------
 
 
-def test_registry_holds_the_glue_tasks() -> None:
-    assert sorted(sage.tasks.get_all()) == NAMES
+def test_registry_holds_the_glue_tasks_and_the_file_and_hub_tasks() -> None:
+    tasks = sage.tasks.get_all()
+    assert sorted(name for name, task in tasks.items() if isinstance(task, GlueTask)) == NAMES
+    assert sorted(name for name, task in tasks.items() if not isinstance(task, GlueTask)) == ["files", "hub"]
 
 
 def test_a_task_registered_from_outside_loads_its_own_layout_and_serves_a_spec(
@@ -501,7 +503,7 @@ def test_a_task_registered_from_outside_loads_its_own_layout_and_serves_a_spec(
 ) -> None:
     """What a plugin's task declares (columns, label spellings, score range) is all the loader needs."""
     monkeypatch.setattr(catalogue, "REGISTRY", dict(catalogue.REGISTRY))  # forget the task afterwards
-    reviews = Task(
+    reviews = GlueTask(
         "test_reviews", "REVIEWS", "unused", ("review",), ("bad", "good"), ("accuracy",), ("text", "stars"),
         tsv_labels=("1", "5"),
     )

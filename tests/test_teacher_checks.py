@@ -99,14 +99,20 @@ def test_label_names_of_another_task_are_refused(tmp_path: Path) -> None:
     _refused(
         tmp_path,
         "sst2",
-        r"has labels \['entailment', 'not_entailment'\] \(id2label in config.json\), "
-        r"but sst2's labels are \['negative', 'positive'\], in that order: give a teacher fine-tuned on sst2",
+        r"has classes \['entailment', 'not_entailment'\] \(id2label in config.json\), "
+        r"but task 'sst2' has \['negative', 'positive'\]: the names must match \(in any order\)",
     )
 
 
-def test_label_names_in_another_order_are_refused(tmp_path: Path) -> None:
-    _classifier(tmp_path, **_labels("positive", "negative"))
-    _refused(tmp_path, "sst2", r"the same names in another order: its ids would be read as the wrong classes")
+def test_label_names_in_another_order_are_mapped_to_the_teachers_ids(tmp_path: Path, data_dir: Path) -> None:
+    """The teacher's output 0 means positive: the task's ids follow it, so gold labels agree with it."""
+    sst2 = sage.tasks.get("sst2")
+    aligned, mapped = check_teacher(_classifier(tmp_path, **_labels("Positive", "negative")), sst2)
+    assert aligned.label_names == ("Positive", "negative") and sst2.label_names == ("negative", "positive")
+    assert mapped == "the task's class ids mapped to the teacher's (negative 0->1, positive 1->0)"
+    rows = sst2.load("dev", data_dir)
+    assert (aligned.labels(rows) == 1 - sst2.labels(rows)).all()
+    assert aligned.head_config()["id2label"] == {0: "Positive", 1: "negative"}
 
 
 @pytest.mark.parametrize(

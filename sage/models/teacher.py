@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +23,21 @@ from transformers import (
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
 
 from sage.errors import InputError
-from sage.models.body import Body, PooledHidden, select_layers, transformer_layers
+from sage.models.body import Body, PooledHidden
+from sage.models.family import (
+    EMBEDDING_STAGE,
+    FIRST_BLOCK_PARTS,
+    SHARED_BY_BLOCKS,
+    attention_implementation,
+    check_family,
+    feed_forward_key,
+    parts,
+    set_part,
+    transformer_layers,
+)
 from sage.models.precision import Autocast, Precision, resolve_precision
 from sage.progress import Progress
+from sage.tasks.labels import LabelMismatch, align_labels
 from sage.tasks.task import Task
 from sage.training import autocast, width_multiple
 from sage.vectors import VectorSet
@@ -42,8 +55,10 @@ class TeacherError(InputError):
     """A ``teacher.path`` that is not a trained classifier for the spec's task."""
 
 
-def check_teacher(path: str | os.PathLike, task: Task) -> None:
-    """Refuse, with a ``TeacherError``, a teacher that would run to the end and give wrong results.
+def check_teacher(path: str | os.PathLike, task: Task) -> tuple[Task, str | None]:
+    """Refuse, with a ``TeacherError``, a teacher that would run to the end and give wrong results;
+    return ``task`` with its classes in the teacher's order, and what was mapped (see
+    ``sage.tasks.labels``; None when nothing was).
 
     transformers loads a bare encoder, or a classifier with another number of labels, by giving it
     a fresh random head, and a teacher trained for another task with as many labels loads without
@@ -71,21 +86,16 @@ def check_teacher(path: str | os.PathLike, task: Task) -> None:
     recorded = _recorded_task(path, config)
     if recorded is not None and recorded != task.name:
         raise TeacherError(f"{where} was fine-tuned by sage for {recorded}, not for {task.name}: {remedy}")
+    try:
+        task, mapped = align_labels(task, config, where)
+    except LabelMismatch as error:
+        raise TeacherError(str(error)) from None
     if config.num_labels != task.num_labels:
         kind = "1 output (regression)" if task.is_regression else f"{task.num_labels} labels {list(task.label_names)}"
         raise TeacherError(
             f"{where} has {config.num_labels} outputs (num_labels in config.json); {task.name} needs {kind}: {remedy}"
         )
-    names = [config.id2label[i] for i in sorted(config.id2label)]
-    if task.label_names is None or names == [f"LABEL_{i}" for i in range(len(names))]:
-        return  # a score has no label name to check, and transformers' default names say nothing
-    if [name.lower() for name in names] != [name.lower() for name in task.label_names]:
-        reordered = sorted(name.lower() for name in names) == sorted(name.lower() for name in task.label_names)
-        why = " (the same names in another order: its ids would be read as the wrong classes)" if reordered else ""
-        raise TeacherError(
-            f"{where} has labels {names} (id2label in config.json), but {task.name}'s labels are "
-            f"{list(task.label_names)}, in that order{why}: {remedy}"
-        )
+    return task, mapped
 
 
 def _untrained_head(path: Path, config: PretrainedConfig) -> str | None:
@@ -129,11 +139,21 @@ def _recorded_task(path: Path, config: PretrainedConfig) -> str | None:
     return recorded
 
 
+class _InterfaceReached(Exception):
+    """Stops the teacher's forward at the interface, carrying the vectors found there."""
+
+    def __init__(self, vectors: torch.Tensor) -> None:
+        super().__init__()
+        self.vectors = vectors
+
+
 class Teacher:
     """A frozen sequence classifier seen as ``embed`` (text → vectors) and ``body`` (vectors → logits).
 
     ``interface_layer`` 0 puts the interface at the embedding layer's output (the SAGE paper's
-    choice); k > 0 puts it at the output of transformer block k. ``inference`` is the body run at
+    choice), after whatever else the family runs before its first block (ELECTRA's projection to
+    its hidden size); k > 0 puts it at the output of transformer block k. The families sage can
+    split, and the parts each keeps beside its blocks, are in ``sage.models.family``. ``inference`` is the body run at
     ``precision`` (see ``sage.models.precision``): the teacher's outputs and its labels for
     synthetic points come from it. ``embed`` keeps the device's default, so that the student's
     inputs, and what its export computes, do not depend on the teacher's precision.
@@ -146,16 +166,26 @@ class Teacher:
         interface_layer: int = 0,
         precision: Precision = "auto",
     ) -> None:
+        check_family(model.config)
         depth = model.config.num_hidden_layers
         if not 0 <= interface_layer < depth:
             raise ValueError(f"interface_layer must be in [0, {depth - 1}] for this {depth}-layer teacher, got {interface_layer}")
         self.model = model.eval().requires_grad_(False)
         self.tokenizer = tokenizer
         self.interface_layer = interface_layer
-        self.prefix = select_layers(
-            model, range(interface_layer), embeddings=model.base_model.embeddings, share_weights=True
-        ).base_model
-        self.body = Body.from_model(model, range(interface_layer, depth), share_weights=True)
+        parent, attribute = transformer_layers(model)
+        self._interface_block = getattr(parent, attribute)[interface_layer]
+        self._block_input = next(iter(inspect.signature(self._interface_block.forward).parameters))
+        # What the tokenizer gives and the model does not take (DistilBERT's token_type_ids) is
+        # dropped: a forward that collects other keywords would pass them on, or fail on them.
+        self._model_inputs = {
+            name
+            for name, parameter in inspect.signature(model.base_model.forward).parameters.items()
+            if parameter.kind is not inspect.Parameter.VAR_KEYWORD
+        }
+        self.body = Body.from_model(
+            model, range(interface_layer, depth), interface_layer=interface_layer, share_weights=True
+        )
         self.dtype = resolve_precision(precision, self.device)
         self.inference = Autocast(self.body, self.dtype)
         self.semantic = Autocast(PooledHidden(self.body), self.dtype)  # its final layer, pooled
@@ -167,9 +197,10 @@ class Teacher:
         path = Path(path)
         if not (path / "config.json").exists():
             raise FileNotFoundError(f"no Hugging Face model folder at {path} (config.json missing)")
+        config = AutoConfig.from_pretrained(path)
         # Full-precision weights whatever the checkpoint stores; CUDA runs use bf16 autocast.
         model = AutoModelForSequenceClassification.from_pretrained(
-            path, dtype=torch.float32, attn_implementation="sdpa"
+            path, config=config, dtype=torch.float32, attn_implementation=attention_implementation(config)
         ).to(device)
         return cls(model, AutoTokenizer.from_pretrained(path), interface_layer, precision)
 
@@ -190,18 +221,38 @@ class Teacher:
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         for batch in Progress(batches, desc=progress, unit="batches", leave=False):
             features = self.tokenizer.pad(
-                {key: [encoded[key][i] for i in batch] for key in encoded.keys()},
+                {key: [encoded[key][i] for i in batch] for key in encoded.keys() if key in self._model_inputs},
                 pad_to_multiple_of=width_multiple(self.device),
                 return_tensors="pt",
             ).to(self.device)
             with autocast(self.device):
-                hidden = self.prefix(**features).last_hidden_state
+                hidden = self._interface_vectors(features)
             batch = torch.as_tensor(batch, device=self.device)
             positions = torch.arange(hidden.shape[1], device=self.device)
             real = positions < lengths[batch, None]
             # Row by row, the real tokens land at their sequence's offset in ``tokens``.
             tokens[(starts[batch, None] + positions)[real]] = hidden[real].to(dtype)
         return VectorSet(tokens, lengths)
+
+    def _interface_vectors(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The input of block ``interface_layer`` for a padded batch: ``[B, L, hidden]``.
+
+        Caught on its way into that block, then the forward stops: whatever the family does
+        between its embedding layer and block 0 (ELECTRA's projection), or beside its blocks
+        (DeBERTa-v2's convolution after block 0), has happened, and nothing above runs.
+        """
+
+        def stop(block: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+            raise _InterfaceReached(args[0] if args else kwargs[self._block_input])
+
+        hook = self._interface_block.register_forward_pre_hook(stop, with_kwargs=True)
+        try:
+            self.model.base_model(**features)
+        except _InterfaceReached as reached:
+            return reached.vectors
+        finally:
+            hook.remove()
+        raise RuntimeError(f"the teacher's forward never reached block {self.interface_layer}")
 
     def export(self, student: Body, directory: str | os.PathLike, task: Task, max_length: int) -> Path:
         """Save ``student`` as a text classifier for ``task``: this teacher's embedding layer and
@@ -212,18 +263,18 @@ class Teacher:
         ``model_max_length`` is the ``max_length`` the student was trained at, so that
         ``truncation=True`` cuts inputs where training did.
         """
-        if self.interface_layer and any(
-            getattr(student.model.config, key) != getattr(self.model.config, key)
-            for key in ("intermediate_size", "num_attention_heads")
-        ):
-            raise ValueError(
-                "cannot export a student whose blocks are shaped unlike the teacher's blocks below the "
-                "interface: one model config cannot describe both"
-            )
+        if self.interface_layer:
+            self._check_exportable_above_interface(student)
         parent, attribute = transformer_layers(self.model)
         prefix_blocks = [copy.deepcopy(block) for block in getattr(parent, attribute)[: self.interface_layer]]
         model = copy.deepcopy(student.model)
-        model.base_model.embeddings = copy.deepcopy(self.model.base_model.embeddings)
+        # Below the interface everything is the teacher's; above block 0 that includes the parts
+        # that act with block 0 only.
+        below = {"embeddings": self.model.base_model.embeddings, **parts(self.model, EMBEDDING_STAGE)}
+        if self.interface_layer:
+            below |= parts(self.model, FIRST_BLOCK_PARTS)
+        for path, part in below.items():
+            set_part(model, path, copy.deepcopy(part))
         parent, attribute = transformer_layers(model)
         model_blocks = getattr(parent, attribute)
         setattr(parent, attribute, torch.nn.ModuleList([*prefix_blocks, *model_blocks]))
@@ -237,3 +288,22 @@ class Teacher:
         tokenizer.model_max_length = max_length
         tokenizer.save_pretrained(directory)
         return directory
+
+    def _check_exportable_above_interface(self, student: Body) -> None:
+        """Refuse a student that one model with the teacher's blocks below the interface cannot hold."""
+        teacher_config, student_config = self.model.config, student.model.config
+        keys = (feed_forward_key(teacher_config), "num_attention_heads")
+        if any(getattr(student_config, key) != getattr(teacher_config, key) for key in keys):
+            raise ValueError(
+                "cannot export a student whose blocks are shaped unlike the teacher's blocks below the "
+                "interface: one model config cannot describe both"
+            )
+        student_parts = parts(student.model, SHARED_BY_BLOCKS)
+        for path, part in parts(self.model, SHARED_BY_BLOCKS).items():
+            mine, theirs = part.state_dict(), student_parts[path].state_dict() if path in student_parts else {}
+            if mine.keys() != theirs.keys() or not all(torch.equal(mine[key], theirs[key].to(mine[key])) for key in mine):
+                raise ValueError(
+                    f"cannot export a student whose {path} differs from the teacher's: every block reads it, and "
+                    "the exported model holds one copy for the teacher's blocks below the interface and the "
+                    "student's above; build the student with sage.models.body.adopt_shared_parts"
+                )

@@ -98,6 +98,10 @@ class Run:
     data_fingerprints: dict[str, str]  # of the training rows and the rows scored ("train", "dev")
     record: Record
     progress: bool  # whether this process shows progress
+    transfer: Any = None  # TransferRows: unlabelled text the teacher labelled, when the task has some
+    evaluated_on: str = "dev"  # what ``dev`` is, as metrics.json says it
+    label_mapping: str | None = None  # how the task's classes were aligned with the teacher's, if they were
+    dev_rows: Any = None  # the rows ``dev`` was made from (a datasets.Dataset): their texts, for timing the export
     stopped_by: str = "max_epochs"
     epoch_started: float = 0.0
 

@@ -4,8 +4,10 @@ the data cached there, the student, its optimiser and schedule, and the synthesi
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 import datasets
@@ -13,26 +15,29 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-import sage.tasks
 from sage import streams
 from sage.callbacks import Callbacks
 from sage.distributed import Cluster
 from sage.errors import InputError
+from sage.imports import imported
 from sage.lr_schedule import EpochLR
 from sage.models.backbone import default_backbone
 from sage.models.finetune import data_fingerprint, finetune_teacher
 from sage.models.teacher import Teacher, check_teacher
 from sage.run.files import atomic
 from sage.run.folder import RunFolder
+from sage.run.provenance import folder_fingerprint
 from sage.run.run import CachedSplit, Record, Run
+from sage.run.transfer import TransferRows
+from sage.run.teacher_cache import teacher_split
 from sage.spec import SageSpec, TaskSpec
 from sage.spec.file import save_spec
 from sage.streams import RandomStreams
 from sage.synthesis.strategies.base import SynthesisContext
 from sage.synthesis.synthesiser import Synthesiser
 from sage.tasks.task import Task
+from sage.tasks.unlabelled import load_unlabelled
 from sage.training import TrainingSource, build_optimizer, predict
-from sage.vectors import VectorSet
 
 
 @dataclass
@@ -42,6 +47,9 @@ class Inputs:
     task: Task
     train_rows: datasets.Dataset
     dev_rows: datasets.Dataset
+    evaluated_on: str  # what dev_rows are, as metrics.json says it
+    transfer_rows: datasets.Dataset | None = None  # unlabelled transfer text (task.unlabelled, task.transfer)
+    label_mapping: str | None = None  # how the task's classes were aligned with the teacher's, if they were
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -59,37 +67,69 @@ def inference_batch(batch_size: int, device: torch.device) -> int:
     return batch_size * 4 if device.type == "cuda" else batch_size
 
 
-def split_rows(task: Task, spec: TaskSpec) -> tuple[datasets.Dataset, datasets.Dataset]:
-    """The student's training rows and the rows it is evaluated on.
+class Rows(NamedTuple):
+    """The rows a run reads: what the student trains on, what it is scored on (and what those
+    are, in words), and its unlabelled transfer rows (None: the task has none)."""
+
+    train: datasets.Dataset
+    evaluation: datasets.Dataset
+    evaluated_on: str
+    transfer: datasets.Dataset | None
+
+
+def split_rows(task: Task, spec: TaskSpec) -> Rows:
+    """The student's training rows, the rows it is evaluated on (and what they are), and its
+    unlabelled transfer rows.
 
     Training rows are the train split, or ``max_train`` of them drawn with ``subset_seed``. The
-    evaluation rows are the dev split, or, with ``holdout``, that many train rows from the end of
-    the same permutation, so never among the training rows.
+    evaluation rows are the dev split, or, with ``holdout`` (or a task without dev rows, its
+    ``dev_fraction``), that many train rows from the end of the same permutation, so never among
+    the training rows. ``transfer`` rows follow the training rows in that permutation, labels
+    dropped, so they are neither trained on as labelled rows nor evaluated on; ``unlabelled``
+    text comes after them.
     """
     rows = task.load("train", spec.data_dir)
     order = np.random.default_rng(spec.subset_seed).permutation(len(rows))
-    held = spec.holdout or 0
+    held = spec.holdout or (0 if task.has_dev else max(1, round(task.dev_fraction * len(rows))))
     available = len(rows) - held
     if available < 1:
         raise InputError(f"task.holdout ({held}) leaves none of the {len(rows)} {task.name} train rows to train on")
     size = available if spec.max_train is None else min(spec.max_train, available)
+    beyond = spec.transfer or 0
+    if size + beyond > available:
+        raise InputError(
+            f"task.transfer ({beyond}) asks for more train rows than lie beyond the {size} training rows: the "
+            f"{task.name} train split has {len(rows)} rows{f', {held} of them held out' if held else ''}, so at most "
+            f"{available - size} are left; lower task.transfer or task.max_train"
+        )
     train = rows if size == len(rows) else rows.select(np.sort(order[:size]))
-    evaluation = rows.select(np.sort(order[-held:])) if held else task.load("dev", spec.data_dir)
-    return train, evaluation
+    if spec.holdout:
+        evaluation, evaluated_on = rows.select(np.sort(order[-held:])), f"{held} held-out train rows"
+    elif held:
+        evaluation = rows.select(np.sort(order[-held:]))
+        evaluated_on = f"{held} train rows held out as dev (no dev file; dev_fraction {task.dev_fraction:g})"
+    else:
+        evaluation, evaluated_on = task.load("dev", spec.data_dir), "dev"
+    parts = [task.unlabelled(rows.select(np.sort(order[size : size + beyond])))] if beyond else []
+    if spec.unlabelled is not None:
+        parts.append(load_unlabelled(spec.unlabelled, task))
+    transfer = datasets.concatenate_datasets(parts) if parts else None
+    return Rows(train, evaluation, evaluated_on, transfer)
 
 
 def check_inputs(spec: SageSpec) -> Inputs:
-    """Everything a run reads before it works, checked: the device, the task's rows, a given
-    teacher, or the backbone a teacher would be fine-tuned from. ``sage run`` and ``sage validate``
-    both call it, so that validate says ok only where a run would start."""
+    """Everything a run reads before it works, checked: the device, a given teacher (its classes
+    aligned with the task's), or the backbone a teacher would be fine-tuned from, and the task's
+    rows. ``sage run`` and ``sage validate`` both call it, so that validate says ok only where a
+    run would start."""
     resolve_device(spec.device)
-    task = sage.tasks.get(spec.task.name)
-    train_rows, dev_rows = split_rows(task, spec.task)
+    task, mapping = spec.task.create(), None
     if spec.teacher.path is not None:
-        check_teacher(Path(spec.teacher.path), task)
+        task, mapping = check_teacher(Path(spec.teacher.path), task)
     else:
         check_backbone_reachable(spec.teacher.finetune.backbone)
-    return Inputs(task, train_rows, dev_rows)
+    train_rows, dev_rows, evaluated_on, transfer_rows = split_rows(task, spec.task)
+    return Inputs(task, train_rows, dev_rows, evaluated_on, transfer_rows, mapping)
 
 
 def check_backbone_reachable(backbone: str | None) -> None:
@@ -113,7 +153,7 @@ def check_backbone_reachable(backbone: str | None) -> None:
 def say(enabled: bool, message: str) -> None:
     """One line of progress, between progress bars, when the run shows progress."""
     if enabled:
-        tqdm.write(message)
+        tqdm.write(message, file=sys.stderr)  # stdout is the result's: `sage run` prints its metrics there
 
 
 def start(spec: SageSpec, folder: RunFolder, cluster: Cluster, inputs: Inputs, progress: bool) -> Run:
@@ -125,7 +165,7 @@ def start(spec: SageSpec, folder: RunFolder, cluster: Cluster, inputs: Inputs, p
     batch = inference_batch(schedule.batch_size, device)
     if cluster.is_main:
         with atomic(folder.path / "spec.yaml") as staging:
-            save_spec(spec, staging)
+            save_spec(spec, staging, imports=imported())
     run_streams = RandomStreams(spec.seed)
 
     teacher_path = spec.teacher.path or cluster.on_main(  # the other ranks then find it cached
@@ -138,8 +178,9 @@ def start(spec: SageSpec, folder: RunFolder, cluster: Cluster, inputs: Inputs, p
         )
     )
     teacher = Teacher.from_pretrained(teacher_path, spec.teacher.interface_layer, device, spec.teacher.precision)
-    train = _cache(teacher, task, inputs.train_rows, "train", spec.task.max_length, batch, cluster, progress)
-    dev = _cache(teacher, task, inputs.dev_rows, "dev", spec.task.max_length, batch, cluster, progress)
+    fingerprint, report = folder_fingerprint(Path(teacher_path)), lambda message: say(progress, message)
+    train = teacher_split(teacher, task, inputs.train_rows, "train", spec.task.max_length, batch, cluster, progress, fingerprint, report)
+    dev = teacher_split(teacher, task, inputs.dev_rows, "dev", spec.task.max_length, batch, cluster, progress, fingerprint, report)
     setup_seconds = time.perf_counter() - started
 
     # Drawn after the teacher is ready, from streams of their own, so that a run draws the same
@@ -155,6 +196,19 @@ def start(spec: SageSpec, folder: RunFolder, cluster: Cluster, inputs: Inputs, p
         run_streams.torch(streams.REAL_BATCHES),  # alike on every rank: each takes its share
         run_streams.global_torch(cluster.stream_name(streams.REAL_DROPOUT), device),
     )
+    transfer = None
+    if inputs.transfer_rows is not None:
+        split = teacher_split(
+            teacher, task, inputs.transfer_rows, "transfer", spec.task.max_length, batch, cluster, progress, fingerprint, report
+        )
+        share = schedule.transfer_share
+        transfer = TransferRows(
+            split,
+            len(inputs.transfer_rows) if share is None else max(1, round(share * len(inputs.train_rows))),
+            run_streams.torch(streams.TRANSFER_ROWS),
+            run_streams.torch(streams.TRANSFER_BATCHES),
+            run_streams.global_torch(cluster.stream_name(streams.TRANSFER_DROPOUT), device),
+        )
     loss_fn = spec.loss.create(spec.seed)
     synthetic_order = synthetic_dropout = synthesiser = None
     if spec.uses_synthetic_data:  # every rank trains on the synthetic sets, with streams of their own
@@ -179,27 +233,9 @@ def start(spec: SageSpec, folder: RunFolder, cluster: Cluster, inputs: Inputs, p
         synthetic_dropout=synthetic_dropout, synthesiser=synthesiser, callbacks=callbacks, inference_batch=batch,
         started=started, setup_seconds=setup_seconds,
         data_fingerprints={"train": data_fingerprint(task, inputs.train_rows), "dev": data_fingerprint(task, inputs.dev_rows)},
-        record=Record(device), progress=progress,
+        record=Record(device), progress=progress, transfer=transfer, evaluated_on=inputs.evaluated_on, dev_rows=inputs.dev_rows,
+        label_mapping=inputs.label_mapping,
     )
-
-
-def _cache(
-    teacher: Teacher, task: Task, rows: datasets.Dataset, split: str, max_length: int, batch: int, cluster: Cluster, progress: bool
-) -> CachedSplit:
-    """The split at the interface and the teacher's outputs on it; over several processes each
-    rank computes its part and every rank receives the whole."""
-    part = rows.select(cluster.part(len(rows))) if cluster.distributed else rows
-    vectors = teacher.embed(task.texts(part), max_length, batch, progress=f"{split}: embedding" if progress else None)
-    teacher_outputs = predict(teacher.inference, vectors, batch, progress=f"{split}: teacher outputs" if progress else None)
-    if cluster.distributed:
-        parts = cluster.gather((vectors.to("cpu"), teacher_outputs.cpu()))
-        # Rank r holds rows r, r + W, ...: row i is item i // W of rank i % W's part.
-        firsts = np.cumsum([0] + [len(part_vectors) for part_vectors, _ in parts[:-1]])
-        order = torch.as_tensor([firsts[i % cluster.world] + i // cluster.world for i in range(len(rows))])
-        vectors = VectorSet.concatenate([part_vectors for part_vectors, _ in parts]).select(order).to(teacher.device)
-        teacher_outputs = torch.cat([outputs for _, outputs in parts])[order].to(teacher.device)
-    labels = torch.as_tensor(task.labels(rows), device=teacher.device)
-    return CachedSplit(vectors, teacher_outputs, labels)
 
 
 def _synthesis_context(

@@ -28,6 +28,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    PrivateAttr,
     ValidationError,
     create_model,
     field_validator,
@@ -45,8 +46,14 @@ import sage.students
 import sage.synthesis.strategies
 import sage.tasks
 from sage.models.backbone import default_backbone
+from sage.models.family import check_family
 from sage.run.provenance import results_identity
+from sage.tasks.task import DataError, Task
 from sage.registry import unknown_name_message
+
+# Fields added after the first fingerprints, counted only when set, so that a spec that does not
+# use them keeps the fingerprint (and run folder) it had.
+OPTIONAL_SINCE_V1 = (("task", "unlabelled"), ("task", "transfer"), ("schedule", "transfer_share"))
 
 # A component taking this argument gets the run's seed when the spec leaves it null (its default):
 # the resolved spec keeps the null, so that a saved spec run again with another seed follows it.
@@ -228,6 +235,15 @@ class Section(BaseModel):
 
 
 class TaskSpec(Section):
+    """``{name: <registered task>, <argument>: ..., max_train: ..., ...}``: the task and the rows a run uses.
+
+    A task registered as an instance (the GLUE tasks) takes no arguments; one registered as a class
+    or factory (``files``, ``hub``, a user's) takes the section's other keys as its arguments,
+    validated against its signature as components' are.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
     name: str = "sst2"
     data_dir: Path | None = Field(None, description="folder of GLUE TSVs; default $SAGE_DATA_DIR, else the hub")
     max_train: StrictInt | None = Field(None, gt=0, description="train on a seeded random subset of this size")
@@ -241,13 +257,70 @@ class TaskSpec(Section):
         "disjoint from it) and report them in place of dev: for choosing hyper-parameters without touching dev",
     )
     max_length: StrictInt = Field(64, ge=8, le=512)
+    unlabelled: Path | None = Field(
+        None,
+        description="unlabelled transfer text the teacher labels: a .txt file of one example per line, or a CSV, "
+        "TSV, JSONL or Parquet file (or save_to_disk folder) with the task's text column(s)",
+    )
+    transfer: StrictInt | None = Field(
+        None,
+        gt=0,
+        description="this many rows of the task's own train split beyond max_train, their labels dropped, as "
+        "unlabelled transfer text (disjoint from the training and held-out rows)",
+    )
+    _task: Any = PrivateAttr(None)
 
-    @field_validator("name")
-    @classmethod
-    def _known_task(cls, name: str) -> str:
-        if name not in sage.tasks.get_all():
-            raise ValueError(unknown_name_message("task", name, sage.tasks.registry))
-        return name
+    @model_validator(mode="after")
+    def _build_task(self) -> TaskSpec:
+        try:
+            entry = sage.tasks.get(self.name)
+        except catalogue.RegistryError:
+            raise _spec_error(("name",), unknown_name_message("task", self.name, sage.tasks.registry), self.name) from None
+        given = dict(self.__pydantic_extra__ or {})
+        if not callable(entry):  # a registered instance: a task with nothing to choose
+            if given:
+                message = f"unknown argument of task {self.name!r}, which takes none; valid keys: {', '.join(TaskSpec.model_fields)}"
+                raise _spec_error((next(iter(given)),), message, given[next(iter(given))])
+            self._task = entry
+            return self
+        arguments_model = _signature_model("task", self.name, entry)
+        valid = list(arguments_model.model_fields)
+        for argument in given:
+            if argument not in valid and arguments_model.model_config.get("extra") == "forbid":
+                message = f"unknown argument of task {self.name!r}; valid: {', '.join([*valid, *TaskSpec.model_fields])}"
+                raise _spec_error((argument,), message, given[argument])
+        self.__pydantic_extra__ = arguments_model.model_validate(given).model_dump()
+        try:
+            self._task = entry(**self.__pydantic_extra__)
+        except (ValueError, TypeError) as error:
+            raise _spec_error((), f"invalid task {self.name!r}: {error}", given) from None
+        return self
+
+    @model_validator(mode="after")
+    def _transfer_needs_a_subset(self) -> TaskSpec:
+        if self.transfer is not None and self.max_train is None:
+            raise _spec_error(
+                ("transfer",),
+                "task.transfer takes rows of the train split beyond max_train, but max_train is unset (every row "
+                "trains); set max_train, or give your own unlabelled text as task.unlabelled",
+                self.transfer,
+            )
+        return self
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        """The task's own arguments (none for a registered instance), defaults filled in."""
+        return dict(self.__pydantic_extra__ or {})
+
+    def create(self) -> Task:
+        """The task: the registered instance, or the one built from the section's arguments (once,
+        so that its files are read once)."""
+        return self._task
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        return {key: value for key, value in data.items() if key not in self.arguments} | self.arguments
 
 
 class FinetuneSpec(Section):
@@ -332,7 +405,15 @@ class ScheduleSpec(Section):
     )
     agreement_target: Number = Field(0.99, gt=0, le=1, description="stop when the student agrees this often")
     agreement_tolerance: Number = Field(0.25, gt=0, description="regression only: outputs this close agree")
-    keep_real: StrictBool = Field(True, description="train on real and synthetic data; false: synthetic only")
+    keep_real: StrictBool = Field(
+        True, description="train on real (training and transfer) and synthetic data; false: synthetic only"
+    )
+    transfer_share: Number | None = Field(
+        None,
+        gt=0,
+        description="transfer rows (task.unlabelled, task.transfer) trained on per real training example each "
+        "epoch, drawn afresh each epoch; null: every transfer row once per epoch",
+    )
     batch_size: StrictInt = Field(32, ge=1)
     lr: Number = Field(1e-4, gt=0, description="AdamW's peak learning rate")
     lr_schedule: Literal["constant", "linear", "cosine"] = Field(
@@ -384,12 +465,23 @@ class SageSpec(Section):
     @model_validator(mode="after")
     def _check_combinations(self) -> SageSpec:
         loss = self.loss.factory
-        task = sage.tasks.get(self.task.name)
+        task = self.task.create()
+        try:
+            task.is_regression  # a file task reads its labels to know  # noqa: B018
+        except DataError as error:
+            raise _spec_error(("task",), str(error), self.task.arguments) from None
         if task.is_regression and not getattr(loss, "supports_regression", True):
             raise _spec_error(
                 ("loss", "name"),
                 f"loss {self.loss.name!r} needs class probabilities, but task {task.name!r} is a regression "
                 "task; use mse or labels",
+                self.loss.name,
+            )
+        if getattr(loss, "needs_labels", False) and self.uses_transfer_data:
+            raise _spec_error(
+                ("loss", "name"),
+                f"loss {self.loss.name!r} trains on gold labels, which transfer text does not have; "
+                "drop task.unlabelled and task.transfer, or use a distillation loss",
                 self.loss.name,
             )
         if getattr(loss, "needs_labels", False) and self.uses_synthetic_data:
@@ -424,6 +516,12 @@ class SageSpec(Section):
             ) from None
         if config is None:
             return self
+        try:
+            check_family(config)
+        except ValueError as error:
+            where = ("teacher", "path") if teacher.path is not None else ("teacher", "finetune", "backbone")
+            value = str(teacher.path or teacher.finetune.backbone or "")
+            raise _spec_error(where, f"the {teacher.describe()} cannot be distilled: {error}", value) from None
         depth = config.num_hidden_layers
         if teacher.interface_layer >= depth:
             raise _spec_error(
@@ -446,6 +544,10 @@ class SageSpec(Section):
     def uses_synthetic_data(self) -> bool:
         return self.schedule.synthetic_share > 0
 
+    @property
+    def uses_transfer_data(self) -> bool:
+        return self.task.unlabelled is not None or self.task.transfer is not None
+
     def resolved(self) -> dict[str, Any]:
         """The spec with every default filled in, as plain data."""
         return self.model_dump(mode="json")
@@ -455,6 +557,9 @@ class SageSpec(Section):
         that shape results. A ``random_state`` that follows the seed counts as the number it becomes,
         so that a spec spelling that number out is the same run."""
         data = {key: value for key, value in self.resolved().items() if key not in ("output_dir", "callbacks")}
+        for section, field in OPTIONAL_SINCE_V1:  # unset, they leave older runs' fingerprints as they were
+            if data[section][field] is None:
+                del data[section][field]
         for name in ("student", "projector", "sampler", "loss"):
             data[name] = {"name": data[name]["name"], **getattr(self, name).seeded_arguments(self.seed)}
         data["synthesis"] |= self.synthesis.seeded_arguments(self.seed)

@@ -7,5 +7,5 @@ register = registry.register
 get = registry.get
 get_all = registry.get_all
 
-from sage.tasks import glue  # noqa: E402,F401  (registers the built-in GLUE tasks)
-from sage.tasks.task import DataError  # noqa: E402,F401  (what a bad data file raises)
+from sage.tasks import files, glue, hub  # noqa: E402,F401  (registers the built-in tasks)
+from sage.tasks.task import DataError, Task  # noqa: E402,F401  (what a bad data file raises; the base of tasks)

@@ -1,4 +1,4 @@
-"""GLUE metrics: each scores 1-D predictions against gold labels and returns a plain float.
+"""Task metrics (GLUE's, and macro-F1 for a user's classes): each scores 1-D predictions against gold labels and returns a plain float.
 
 Every function takes ``(predictions, labels)`` in that order, as ``Task.evaluate`` does.
 The maths is scikit-learn's and SciPy's; this module only checks shapes and settles the
@@ -46,6 +46,13 @@ def f1(predictions: ArrayLike, labels: ArrayLike) -> float:
     return float(sk_metrics.f1_score(labels, predictions, pos_label=1, average="binary", zero_division=0.0))
 
 
+def macro_f1(predictions: ArrayLike, labels: ArrayLike) -> float:
+    """F1 averaged over the classes that occur in labels or predictions, each counted alike: a
+    rare class weighs as much as a common one, which accuracy hides."""
+    predictions, labels = _as_pair(predictions, labels)
+    return float(sk_metrics.f1_score(labels, predictions, average="macro", zero_division=0.0))
+
+
 def matthews(predictions: ArrayLike, labels: ArrayLike) -> float:
     """Matthews correlation coefficient, GLUE's CoLA metric.
 
@@ -84,6 +91,7 @@ def spearman(predictions: ArrayLike, labels: ArrayLike) -> float:
 METRICS: dict[str, Callable[[ArrayLike, ArrayLike], float]] = {
     "accuracy": accuracy,
     "f1": f1,
+    "macro_f1": macro_f1,
     "mcc": matthews,
     "pearson": pearson,
     "spearman": spearman,

@@ -1,15 +1,17 @@
-"""A GLUE-style text-classification (or regression) task: where its data lives, how to read it, how to score it."""
+"""``Task``: what sage needs of a text-classification (or regression) task, and what every task shares.
+
+A task names its text columns and labels, loads its splits as a ``datasets.Dataset`` with
+columns ``text_fields + ("label",)``, and scores predictions. A subclass gives ``name``,
+``text_fields``, ``label_names`` (None for regression) and ``metrics``, and implements ``load``;
+everything else is here: label ids by name, the checks every row passes whatever its source, the
+order of labels aligned with a teacher's, the classifier config a student is exported with.
+"""
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
+import copy
 import os
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import datasets
@@ -21,33 +23,25 @@ from sage.errors import InputError
 from sage.tasks.metrics import METRICS
 
 DATA_DIR_ENV = "SAGE_DATA_DIR"
-HUB_DATASET = "nyu-mll/glue"
-# Local GLUE file stem -> hub split name. GLUE's test splits carry no labels, so neither is offered.
-HUB_SPLITS = {"train": "train", "dev": "validation"}
+SPLITS = ("train", "dev")
+# The label of a row that has none (unlabelled transfer text): datasets' own convention for
+# ClassLabel columns, and NaN for a regression score.
+NO_LABEL = -1
 
 
 class DataError(InputError):
-    """A task's rows cannot be read: a missing or malformed TSV, or an unreachable hub.
+    """A task's rows cannot be read: a missing or malformed file, or an unreachable hub.
 
-    A fault in a file is reported as ``path:line: what is wrong; what would be valid``, with the
-    file's own 1-based line number (a header is line 1), so that it can be found in an editor.
+    A fault in a file is reported as ``path:line: what is wrong; what would be valid`` (or the row
+    where a format has no lines), so that it can be found in an editor.
     """
 
 
 # Data row index -> where that row is, as an error names it: ``path:line``, or a hub split's row.
 Locate = Callable[[int], str]
 
-UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-# How much of a file's start is sniffed for UTF-16 without a byte-order mark.
-UTF16_SNIFF_BYTES = 4096
 
-
-def _line_at(data: bytes, offset: int) -> int:
-    """The 1-based number of the line holding byte ``offset``."""
-    return data.count(b"\n", 0, offset) + 1
-
-
-def _refuse_first(
+def refuse_first(
     bad: np.ndarray, locate: Locate, problem: str | Callable[[int], str], rows_have: str, expected: str
 ) -> None:
     """Raise a ``DataError`` at the first row that ``bad`` (a boolean mask over rows) flags, counting the rest.
@@ -62,65 +56,34 @@ def _refuse_first(
         raise DataError(f"{locate(row)}: {found}{others}; expected {expected}")
 
 
-def _utf16_evidence(data: bytes) -> str | None:
-    """Why ``data`` looks like UTF-16, or None. Checked before decoding: UTF-16 of ASCII text without
-    a byte-order mark is valid UTF-8, NULs and all, and would otherwise surface as a bad header."""
-    if data.startswith(UTF16_BOMS):
-        return "it starts with a UTF-16 byte-order mark"
-    # UTF-16 of mostly ASCII text is about half NUL bytes; a UTF-8 text file has none, or a stray
-    # few, which the row checks report where they are.
-    head = data[:UTF16_SNIFF_BYTES]
-    if head.count(0) * 4 > len(head):
-        return "over a quarter of its first bytes are NUL"
-    return None
-
-
-def _source_encoding(byte: int) -> str:
-    """The likelier encoding of a file whose first non-UTF-8 byte is ``byte``, as iconv names it:
-    bytes 0x80-0x9f are control characters in Latin-1 but punctuation (curly quotes, dashes) in
-    Windows-1252, which agrees with Latin-1 on the rest."""
-    return "cp1252" if byte < 0xA0 else "latin1"
-
-
-@dataclass(frozen=True)
 class Task:
-    """One GLUE task; ``load`` gives a ``datasets.Dataset`` with columns ``text_fields + ("label",)``.
+    """A text-classification or regression task; subclass it (or register an instance) to add one.
 
-    Reading details are data, so one loader serves every task:
-    ``tsv_columns`` names the TSV columns holding ``text_fields`` and then the label, in that order;
-    ``tsv_header`` gives column names for a file that has no header row;
-    ``tsv_labels`` gives the TSV's spelling of each label id when it is not the label name;
-    ``hub_columns`` does for the hub dataset what ``tsv_columns`` does for the TSV (default: same names);
-    ``label_range`` bounds a regression task's scores, inclusive, so that a score off the scale is refused.
+    Subclasses set ``name``, ``text_fields`` (one column, or two for pairs), ``label_names``
+    (None: regression, one score per example) and ``metrics`` (keys of
+    ``sage.tasks.metrics.METRICS``), and implement ``load``. ``label_range`` bounds a regression
+    task's scores; ``card_dataset`` names the hub dataset (and config) a model card cites.
     """
 
     name: str
-    glue_dir: str
-    hub_config: str
     text_fields: tuple[str, ...]
-    label_names: tuple[str, ...] | None  # None: regression
-    metrics: tuple[str, ...]  # keys of sage.tasks.metrics.METRICS
-    tsv_columns: tuple[str, ...]
-    tsv_header: tuple[str, ...] | None = None
-    tsv_labels: tuple[str, ...] | None = None
-    hub_columns: tuple[str, ...] | None = None
+    label_names: tuple[str, ...] | None
+    metrics: tuple[str, ...]
     label_range: tuple[float, float] | None = None
-    splits: tuple[str, ...] = ("train", "dev")  # the splits in a local GLUE folder
+    card_dataset: tuple[str, str | None] | None = None
+    dev_fraction: float = 0.1  # without dev rows (has_dev false), the share of train a run scores instead
+    # Old id -> id in ``label_names``' order, once the labels are aligned with a teacher's.
+    _label_order: tuple[int, ...] | None = None
 
-    def __post_init__(self) -> None:
-        unknown = [metric for metric in self.metrics if metric not in METRICS]
-        if unknown:
-            raise ValueError(f"task {self.name!r}: unknown metrics {unknown}; known: {', '.join(METRICS)}")
-        for field, columns in (("tsv_columns", self.tsv_columns), ("hub_columns", self.hub_columns)):
-            if columns is not None and len(columns) != len(self.columns):
-                raise ValueError(
-                    f"task {self.name!r}: {field} must name {len(self.columns)} columns "
-                    f"(for {', '.join(self.columns)}); got {columns}"
-                )
-        if self.tsv_labels is not None and len(self.tsv_labels) != len(self.label_names or ()):
-            raise ValueError(f"task {self.name!r}: tsv_labels {self.tsv_labels} must pair up with label_names")
-        if self.label_range is not None and (self.label_names is not None or not self.label_range[0] < self.label_range[1]):
-            raise ValueError(f"task {self.name!r}: label_range {self.label_range} must be (low, high) of a regression task")
+    def load(self, split: str, data_dir: str | os.PathLike | None = None) -> datasets.Dataset:
+        """The rows of ``split`` ("train" or "dev"): columns ``text_fields`` (stripped strings) and
+        ``label`` (int64 ids in ``label_names``' order, float32 scores for regression)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement load(split, data_dir)")
+
+    @property
+    def has_dev(self) -> bool:
+        """Whether ``load("dev")`` gives rows; without them a run scores rows held out of train."""
+        return True
 
     @property
     def is_regression(self) -> bool:
@@ -130,6 +93,15 @@ class Task:
     def num_labels(self) -> int:
         """Number of model outputs: 1 for regression, else the number of classes."""
         return 1 if self.label_names is None else len(self.label_names)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.text_fields, "label")
+
+    @property
+    def features(self) -> datasets.Features:
+        label = datasets.Value("float32") if self.label_names is None else datasets.ClassLabel(names=list(self.label_names))
+        return datasets.Features({**{field: datasets.Value("string") for field in self.text_fields}, "label": label})
 
     def head_config(self) -> dict[str, Any]:
         """What a Hugging Face classifier's config says of this task's outputs: label names by id
@@ -142,33 +114,15 @@ class Task:
             "problem_type": "regression" if self.is_regression else "single_label_classification",
         }
 
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return (*self.text_fields, "label")
-
-    @property
-    def features(self) -> datasets.Features:
-        if self.label_names is None:
-            label = datasets.Value("float32")
-        else:
-            label = datasets.ClassLabel(names=list(self.label_names))
-        return datasets.Features({**{field: datasets.Value("string") for field in self.text_fields}, "label": label})
-
-    def load(self, split: str, data_dir: str | os.PathLike | None = None) -> datasets.Dataset:
-        """Load ``split`` ("train" or "dev") from ``data_dir``, else ``$SAGE_DATA_DIR``, else the hub.
-
-        ``data_dir`` is laid out as GLUE's download is: ``<glue_dir>/<split>.tsv``.
-        Texts come stripped of surrounding whitespace; labels are int64 ids (float32 for regression).
-        A missing or malformed file, a row with an empty text, a NUL byte or a score outside
-        ``label_range``, or an unreachable hub, raises a ``DataError``.
-        """
-        if split not in HUB_SPLITS:
-            raise ValueError(f"unknown split {split!r} for task {self.name!r}; valid splits: {', '.join(HUB_SPLITS)}")
-        if data_dir is not None:
-            return self._load_tsv(split, Path(data_dir), "data_dir")
-        if os.environ.get(DATA_DIR_ENV):
-            return self._load_tsv(split, Path(os.environ[DATA_DIR_ENV]), DATA_DIR_ENV)
-        return self._load_hub(split)
+    def check_definition(self) -> None:
+        """Raise ``ValueError`` when the task's own declaration is inconsistent."""
+        unknown = [metric for metric in self.metrics if metric not in METRICS]
+        if unknown:
+            raise ValueError(f"task {self.name!r}: unknown metrics {unknown}; known: {', '.join(METRICS)}")
+        if len(self.text_fields) not in (1, 2):
+            raise ValueError(f"task {self.name!r}: text_fields must name one or two columns, got {self.text_fields}")
+        if self.label_range is not None and (self.label_names is not None or not self.label_range[0] < self.label_range[1]):
+            raise ValueError(f"task {self.name!r}: label_range {self.label_range} must be (low, high) of a regression task")
 
     def texts(self, rows: datasets.Dataset) -> list[list[str]]:
         """The text columns of loaded rows, one list per field (two for pair tasks)."""
@@ -177,12 +131,19 @@ class Task:
         return [table[field].to_pylist() for field in self.text_fields]
 
     def labels(self, rows: datasets.Dataset) -> np.ndarray:
-        """The gold labels of loaded rows: int64 ids, or float32 scores for regression."""
-        labels = rows.with_format("arrow")["label"].to_numpy()
-        return labels.astype(np.float32 if self.is_regression else np.int64)
+        """The gold labels of loaded rows: int64 ids in ``label_names``' order (``NO_LABEL`` for an
+        unlabelled row), or float32 scores for regression (NaN when unlabelled)."""
+        labels = rows.with_format("arrow")["label"].to_numpy(zero_copy_only=False)
+        if self.is_regression:
+            return labels.astype(np.float32)
+        labels = labels.astype(np.int64)
+        if self._label_order is not None:
+            mapping = np.asarray(self._label_order, dtype=np.int64)
+            labels = np.where(labels == NO_LABEL, NO_LABEL, mapping[np.clip(labels, 0, None)])
+        return labels
 
     def evaluate(self, predictions: ArrayLike, labels: ArrayLike) -> dict[str, float]:
-        """The task's GLUE metrics, plus ``"score"``: their mean, as the GLUE leaderboard ranks by.
+        """The task's metrics, plus ``"score"``: their mean, as the GLUE leaderboard ranks by.
 
         ``predictions`` are class ids (floats for regression), one per example.
         """
@@ -190,154 +151,44 @@ class Task:
         results["score"] = float(np.mean(list(results.values())))
         return results
 
-    def _load_tsv(self, split: str, root: Path, source: str) -> datasets.Dataset:
-        if split not in self.splits:
-            raise DataError(
-                f"{self.glue_dir} {split} is not in the local GLUE folder (local splits: {', '.join(self.splits)}); "
-                f"to load it from the Hugging Face hub, pass no data_dir and unset {DATA_DIR_ENV}"
-            )
-        path = root / self.glue_dir / f"{split}.tsv"
-        if not path.is_file():
-            raise DataError(
-                f"{path}: no such file; expected the {self.glue_dir} {split} split there (folder from {source}). "
-                f"Point task.data_dir or {DATA_DIR_ENV} at the folder holding GLUE's TSVs, laid out as GLUE's "
-                f"download is ({self.glue_dir}/{split}.tsv, ...)"
-            )
-        data = path.read_bytes()
-        self._check_lines(path, data)
-        # QUOTE_NONE: GLUE's quotes are text (MRPC and RTE have fields that open a quote and never
-        # close it), so every row is one line, which _check_lines relies on. keep_default_na=False:
-        # a sentence like "null" is text, not a missing value. utf-8-sig: MRPC's header starts
-        # with a byte-order mark.
-        frame = pd.read_csv(
-            io.BytesIO(data),
-            sep="\t",
-            quoting=csv.QUOTE_NONE,
-            dtype=str,
-            keep_default_na=False,
-            encoding="utf-8-sig",
-            header=None if self.tsv_header else 0,
-            names=self.tsv_header,
-        )
-        missing = [column for column in self.tsv_columns if column not in frame.columns]
-        if missing:
-            raise DataError(
-                f"{path}:1: the header has no column(s) {missing}; expected a tab-separated header naming "
-                f"{list(self.tsv_columns)}, found {list(frame.columns)}"
-            )
-        first_line = 1 if self.tsv_header else 2
+    def with_label_order(self, names: Sequence[str]) -> Task:
+        """This task with its classes in the order of ``names`` (the same names, compared without
+        case, in another order): the labels it loads are then ids into ``names``, so that they mean
+        what a teacher with that ``id2label`` means."""
+        current = [name.lower() for name in self.label_names or ()]
+        wanted = [name.lower() for name in names]
+        if sorted(current) != sorted(wanted):
+            raise ValueError(f"task {self.name!r}: labels {list(names)} are not a reordering of {list(self.label_names or ())}")
+        aligned = copy.copy(self)
+        position = [wanted.index(name) for name in current]
+        previous = self._label_order or tuple(range(len(current)))
+        # Frozen dataclass tasks too: the copy is this object's alone.
+        object.__setattr__(aligned, "label_names", tuple(names))
+        object.__setattr__(aligned, "_label_order", tuple(position[i] for i in previous))
+        return aligned
 
-        def locate(row: int) -> str:
-            return f"{path}:{first_line + row}"
+    def with_label_names(self, names: Sequence[str]) -> Task:
+        """This task with class ``i`` called ``names[i]``: for labels that are bare ids, named by a teacher."""
+        renamed = copy.copy(self)
+        object.__setattr__(renamed, "label_names", tuple(names))
+        return renamed
 
-        frame = frame[list(self.tsv_columns)]
-        label = self.tsv_columns[-1]
-        frame[label] = self._parse_labels(frame[label].str.strip(), locate)
-        return self._to_dataset(frame, locate)
+    def unlabelled(self, rows: datasets.Dataset) -> datasets.Dataset:
+        """``rows`` with their labels dropped: what a teacher labels as transfer data."""
+        empty = [float("nan")] * len(rows) if self.is_regression else [NO_LABEL] * len(rows)
+        return rows.remove_columns("label").add_column("label", empty, feature=self.features["label"])
 
-    def _check_lines(self, path: Path, data: bytes) -> None:
-        """Raise a ``DataError`` at the first line pandas would reject or misread.
-
-        pandas reports such lines as a ``UnicodeDecodeError`` without the file, a ``ParserError``
-        (an extra field), or not at all: a missing field becomes an empty string and a field
-        added to every row shifts the columns. Here every line must be UTF-8 and have the
-        header's number of tab-separated fields, so that pandas' row i is the file's data line i.
-        Vectorised over the bytes: about 10 ms on SST-2's 67k lines, a tenth of pandas' own time.
-        """
-        utf16 = _utf16_evidence(data)
-        if utf16:
-            raise DataError(
-                f"{path}:1: the file is UTF-16 ({utf16}); GLUE's TSVs are UTF-8: re-save the file as UTF-8 "
-                f"(for example with iconv -f utf-16 -t utf-8)"
-            )
-        bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
-        try:
-            data[bom:].decode("utf-8")
-        except UnicodeDecodeError as error:
-            offset = bom + error.start
-            column = offset - data.rfind(b"\n", 0, offset)
-            raise DataError(
-                f"{path}:{_line_at(data, offset)}: byte 0x{data[offset]:02x} (byte {column} of the line) is not "
-                f"UTF-8; GLUE's TSVs are UTF-8: re-save the file as UTF-8 "
-                f"(for example with iconv -f {_source_encoding(data[offset])} -t utf-8)"
-            ) from None
-        if len(data) == bom:
-            expected = (
-                f"rows of {len(self.tsv_header)} tab-separated fields ({', '.join(self.tsv_header)}), with no header"
-                if self.tsv_header
-                else f"a tab-separated header naming at least {', '.join(self.tsv_columns)}, then data rows"
-            )
-            raise DataError(f"{path}:1: the file is empty; expected {expected}")
-        names = self.tsv_header or tuple(data[bom:].split(b"\n", 1)[0].decode().rstrip("\r").split("\t"))
-        layout = f"{len(names)} tab-separated fields ({', '.join(names)})"
-        # pandas ends a row at a lone carriage return, where this count of lines would not.
-        lone_return = re.search(rb"\r(?!\n)", data) if b"\r" in data else None
-        if lone_return:
-            raise DataError(
-                f"{path}:{_line_at(data, lone_return.start())}: a carriage return inside the line; "
-                f"expected LF or CRLF line endings"
-            )
-        buffer = np.frombuffer(data, dtype=np.uint8)
-        ends = np.flatnonzero(buffer == ord("\n"))
-        if not data.endswith(b"\n"):
-            ends = np.append(ends, len(data))  # a last line without a newline (as in CoLA's dev file)
-        fields = np.diff(np.searchsorted(np.flatnonzero(buffer == ord("\t")), ends), prepend=0) + 1
-        if not self.tsv_header and len(fields) == 1:
-            raise DataError(f"{path}:1: the header is the only line; expected data rows of {layout} after it")
-        bad = np.flatnonzero(fields != len(names))
-        if len(bad):
-            index = int(bad[0])
-            start = int(ends[index - 1]) + 1 if index else 0
-            found = "a blank line" if not data[start : ends[index]].strip() else f"{fields[index]} fields"
-            others = f" ({len(bad)} lines are malformed; this is the first)" if len(bad) > 1 else ""
-            source = f"as {self.glue_dir} files have" if self.tsv_header else "as the header has"
-            raise DataError(f"{path}:{index + 1}: {found}{others}; expected {layout}, {source}")
-
-    def _parse_labels(self, raw: pd.Series, locate: Locate) -> pd.Series:
-        """Label ids (scores for regression) from their TSV spelling in column ``raw.name``."""
-        if self.label_names is None:
-            parsed, expected, dtype = pd.to_numeric(raw, errors="coerce"), "a finite number", np.float32
-        else:
-            spellings = self.tsv_labels or self.label_names
-            parsed = raw.map({spelling: label_id for label_id, spelling in enumerate(spellings)})
-            meanings = [
-                spelling if spelling == name else f"{spelling} ({name})"
-                for spelling, name in zip(spellings, self.label_names, strict=True)
-            ]
-            expected, dtype = f"one of {', '.join(meanings)}", np.int64
-
-        def found(row: int) -> str:
-            value = raw.iloc[row]
-            return "no label (the field is empty)" if not value else f"label {value!r} is not valid"
-
-        invalid = ~np.isfinite(parsed.to_numpy(dtype=np.float64))
-        _refuse_first(invalid, locate, found, "have invalid labels", f"{expected} in column {raw.name!r}")
-        return parsed.astype(dtype)
-
-    def _load_hub(self, split: str) -> datasets.Dataset:
-        try:
-            hub = datasets.load_dataset(HUB_DATASET, self.hub_config, split=HUB_SPLITS[split])
-        except OSError as error:  # ConnectionError when offline or unreachable
-            offline = " (HF_HUB_OFFLINE is set)" if datasets.config.HF_HUB_OFFLINE else ""
-            raise DataError(
-                f"cannot load {self.name} {split} from the Hugging Face hub ({HUB_DATASET}, {self.hub_config})"
-                f"{offline}: {error}. Set task.data_dir or {DATA_DIR_ENV} to a folder holding GLUE's TSVs "
-                f"({self.glue_dir}/{split}.tsv, ...) to load from files instead"
-            ) from None
-        frame = hub.select_columns(list(self.hub_columns or self.columns)).to_pandas()
-        return self._to_dataset(frame, lambda row: f"{HUB_DATASET} {self.hub_config} {HUB_SPLITS[split]} split, row {row}")
-
-    def _to_dataset(self, frame: pd.DataFrame, locate: Locate) -> datasets.Dataset:
+    def to_dataset(self, frame: pd.DataFrame, locate: Locate, labelled: bool = True) -> datasets.Dataset:
         """Rows from ``frame``, which holds the source's columns for ``self.columns`` in that order,
-        labels parsed; texts are stripped, and a row that would train on nothing or on garbage is
+        labels parsed (or missing, ``labelled`` false); texts are stripped, and a row that would train on nothing or on garbage is
         refused, whichever source it came from. Vectorised: about 25 ms on SST-2's 67k rows, most of
         it the search for NULs, against about 200 ms to read them."""
         *text_columns, label = frame.columns
         for column in text_columns:
             texts = frame[column].str.strip()
-            # NaN: a hub row without its text (to_pandas gives None, .str gives NaN).
+            # NaN: a row without its text (to_pandas gives None, .str gives NaN).
             empty = (texts.isna() | (texts == "")).to_numpy(dtype=bool)
-            _refuse_first(
+            refuse_first(
                 empty,
                 locate,
                 f"no text in column {column!r} (the field is empty or only whitespace)",
@@ -345,7 +196,7 @@ class Task:
                 f"a text in every row's {column!r}: fill the field in or remove the row",
             )
             nul = texts.str.contains("\x00", regex=False, na=False).to_numpy(dtype=bool)
-            _refuse_first(
+            refuse_first(
                 nul,
                 locate,
                 f"a NUL byte (\\x00) in column {column!r}",
@@ -353,10 +204,10 @@ class Task:
                 "text without NUL bytes: NULs come from binary data or a file saved as UTF-16",
             )
             frame[column] = texts
-        if self.label_range is not None:
+        if self.label_range is not None and labelled:
             low, high = self.label_range
             scores = frame[label].to_numpy(dtype=np.float64)
-            _refuse_first(
+            refuse_first(
                 ~((scores >= low) & (scores <= high)),
                 locate,
                 lambda row: f"score {scores[row]:g} is outside the task's range",
