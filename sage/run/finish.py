@@ -1,8 +1,8 @@
-"""Finishing a run: the student exported, the map drawn, metrics.json and the model card written."""
+"""Finishing a run: the student exported, the map drawn, its speed beside the teacher's measured
+(``sage.run.speed``), metrics.json and the model card written."""
 
 from __future__ import annotations
 
-import math
 import platform
 import shutil
 import time
@@ -12,13 +12,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import safe_open
 
+from sage.imports import imported
 from sage.run.files import atomic
 from sage.run.model_card import write_model_card
 from sage.run.outputs import plot_map, write_metrics
 from sage.run.provenance import NUMERICS_VERSION, code_version, folder_fingerprint, package_versions
 from sage.run.run import Run
+from sage.run.speed import saved_parameters, speed_report
 from sage.synthesis.synthesiser import SyntheticSet
 from sage.training import predict
 
@@ -31,7 +32,8 @@ class FitResult:
 
 
 def finish(run: Run) -> FitResult:
-    """Export the student, write the map, metrics and the student's model card."""
+    """Export the student, write the map, time the student against its teacher, and write the
+    metrics and the student's model card."""
     spec, task, record, output_dir = run.spec, run.task, run.record, run.folder.path
     with atomic(output_dir / "student") as staging:
         run.teacher.export(run.student, staging, task, spec.task.max_length)
@@ -40,7 +42,8 @@ def finish(run: Run) -> FitResult:
     dev_outputs = predict(run.student, run.dev.vectors, run.inference_batch)
     metrics = {
         "task": task.name,
-        "evaluated_on": f"{spec.task.holdout} held-out train rows" if spec.task.holdout else "dev",
+        "evaluated_on": run.evaluated_on,
+        **({"label_mapping": run.label_mapping} if run.label_mapping else {}),
         "dev": run.scores(dev_outputs, run.dev.labels),
         "teacher_dev": run.scores(run.dev.teacher, run.dev.labels),
         "agreement": record.history[-1]["agreement"],
@@ -52,6 +55,7 @@ def finish(run: Run) -> FitResult:
         "real_examples_trained": sum(
             len(run.train.vectors) for row in record.history if spec.schedule.keep_real or row["phase"] != "synthetic"
         ),
+        **_transfer_counts(run),
         "gradient_steps": record.steps,
         "train_examples": len(run.train.vectors),
         "dev_examples": len(run.dev.vectors),
@@ -60,9 +64,11 @@ def finish(run: Run) -> FitResult:
         "teacher_path": str(run.teacher_path),
         "teacher_precision": str(run.teacher.dtype).removeprefix("torch."),
         "machine": machine_description(run.device),
+        "speed": speed_report(run, machine_description(run.device)),
         "setup_seconds": round(run.setup_seconds, 2),
         "train_seconds": round(sum(row["epoch_s"] for row in record.history), 2),
         "total_seconds": round(time.perf_counter() - run.started, 2),
+        "imports": imported(),  # the --import targets the spec's own components came from
         "provenance": _provenance(run),
     }
     write_metrics(metrics, output_dir / "metrics.json")
@@ -70,6 +76,15 @@ def finish(run: Run) -> FitResult:
     run.callbacks.notify("on_fit_end", metrics)
     shutil.rmtree(run.folder.checkpoint, ignore_errors=True)  # the run is exported; resuming has no use
     return FitResult(metrics, record.history, output_dir)
+
+
+def _transfer_counts(run: Run) -> dict[str, Any]:
+    """How many unlabelled transfer rows the teacher labelled, and how many the student trained on
+    over the run; nothing for a run without them."""
+    if run.transfer is None:
+        return {}
+    trained = sum(row.get("n_transfer", 0) for row in run.record.history)
+    return {"transfer_examples": len(run.transfer), "transfer_examples_trained": trained}
 
 
 def map_inputs(run: Run, synthetic: SyntheticSet) -> dict[str, np.ndarray]:
@@ -129,17 +144,6 @@ def cpu_model() -> str:
     except OSError:  # not Linux
         pass
     return platform.processor() or "unknown model"
-
-
-def saved_parameters(model_dir: Path) -> dict[str, int]:
-    """Parameter counts of a saved model, read from its weight files' headers: every tensor name
-    with its size, so that what is counted is what was saved."""
-    counts: dict[str, int] = {}
-    for weights in sorted(Path(model_dir).glob("*.safetensors")):
-        with safe_open(weights, framework="pt") as tensors:
-            for name in tensors.keys():
-                counts[name] = math.prod(tensors.get_slice(name).get_shape())
-    return counts
 
 
 def _parameter_counts(model: str, counts: dict[str, int]) -> dict[str, int]:

@@ -19,7 +19,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from sage.models.teacher import RECORD_FILE
 from sage.run.files import write_text_atomically
 from sage.spec import SageSpec
-from sage.tasks.task import HUB_DATASET, Task
+from sage.tasks.task import Task
 
 # The metadata fields that say what license a card's model is under.
 LICENSE_FIELDS = ("license", "license_name", "license_link")
@@ -27,7 +27,7 @@ LICENSE_FIELDS = ("license", "license_name", "license_link")
 
 def model_card(spec: SageSpec, task: Task, metrics: Mapping[str, Any]) -> ModelCard:
     """Hugging Face model-card metadata and text: what the student is, how to call it, the
-    teacher, the data, the scores beside the teacher's, and the spec that reproduces it."""
+    teacher, the data, the scores and the speed beside the teacher's, and the spec that reproduces it."""
     # "score" repeats the task's main metric under the bench's name for it; the card names metrics.
     dev = {name: value for name, value in metrics["dev"].items() if name != "score"} or metrics["dev"]
     teacher_dev = metrics["teacher_dev"]
@@ -44,18 +44,20 @@ def model_card(spec: SageSpec, task: Task, metrics: Mapping[str, Any]) -> ModelC
             "The student is made from its teacher, so its license follows the teacher's, which no model card\n"
             "beside the teacher (or its backbone) gives: check the teacher's terms before using or sharing the student."
         )
+    # The hub dataset the task reads (GLUE's, or a hub task's), or None for a user's own files.
+    dataset, dataset_config = task.card_dataset or (None, None)
     metadata = ModelCardData(
         library_name="transformers",
         pipeline_tag="text-classification",
         tags=["sage-distill", "knowledge-distillation", task.name],
-        datasets=[HUB_DATASET],
+        datasets=[dataset] if dataset else None,
         **(license_fields or {"license": "other"}),
         model_name=f"sage student for {task.name}",
         eval_results=[
             EvalResult(
                 task_type="text-classification",
-                dataset_type=HUB_DATASET,
-                dataset_config=task.hub_config,
+                dataset_type=dataset or "local files",
+                dataset_config=dataset_config,
                 dataset_name=task.name,
                 dataset_split=_split(metrics),
                 metric_type=name,
@@ -99,6 +101,10 @@ the teacher's score and agrees with it on {100 * metrics["dev_agreement"]:.1f}% 
 | metric | student | teacher |
 |---|---|---|
 {scores}
+
+## Speed
+
+{speed_sentence(metrics["speed"], retained)}
 
 ## Teacher
 
@@ -147,6 +153,17 @@ def teacher_license(teacher: Path) -> tuple[dict[str, str], str]:
         if "license" in fields:
             return fields, whose
     return {}, ""
+
+
+def speed_sentence(speed: Mapping[str, Any], retained: float) -> str:
+    """How many times faster the student is than its teacher, with what share of its parameters
+    and of its score (``retained``, in percent): ``speed`` is metrics.json's (``sage.run.speed``)."""
+    return (
+        f"On {speed['device']}, with inputs of {speed['max_length']} tokens, the student is "
+        f"{speed['batch_32']['speedup']:.1f} times as fast as its teacher in throughput at batch 32 and "
+        f"{speed['batch_1']['speedup']:.1f} times in latency at batch 1, with {100 * speed['parameter_share']:.1f}% "
+        f"of the teacher's parameters, and keeps {retained:.1f}% of the teacher's score."
+    )
 
 
 def _split(metrics: Mapping[str, Any]) -> str:
