@@ -4,12 +4,17 @@ A spec file is read with a safe loader (no ``!!python`` tags) that also refuses 
 twice in one mapping, where plain YAML would silently keep the last, and an alias that expands
 the document past ``MAX_EXPANDED_NODES`` (a "billion laughs" bomb). A spec file gives at least
 its ``task`` section; a mapping or a ``SageSpec`` may leave everything to the defaults.
+
+A spec stays data: a component from the user's own code is imported by ``--import`` on the
+command line, never by the spec. The spec a run writes names those imports in a leading comment,
+so that loading it without them says which ``--import`` to pass.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import shlex
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,12 +23,19 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from sage.errors import InputError
+from sage.imports import imported
+from sage.registry import is_unknown_name
 from sage.spec.schema import SageSpec
 
 Location = tuple[str | int, ...]
 
-# The spec's paths that a spec file may give relative to its own folder.
-RELATIVE_PATHS: tuple[Location, ...] = (("task", "data_dir"), ("teacher", "path"), ("output_dir",))
+# The spec's paths that a spec file may give relative to its own folder (a task's data files among them).
+RELATIVE_PATHS: tuple[Location, ...] = (
+    ("task", "data_dir"), ("task", "train"), ("task", "dev"), ("task", "unlabelled"), ("teacher", "path"), ("output_dir",)
+)
+
+# The leading comment of a spec written by a run with ``--import``: ``# written by sage run --import X ...``.
+IMPORTS_COMMENT = "# written by sage run"
 
 # A spec with every section written out is a few hundred YAML nodes; aliases that expand a document
 # past this many are a bomb, whose nine lines would take minutes and gigabytes to construct.
@@ -249,11 +261,47 @@ def load_spec(source: SageSpec | Mapping[str, Any] | str | os.PathLike, override
     try:
         return SageSpec.model_validate(data)
     except ValidationError as error:
-        raise SpecError([describe_problem(e, origins, default_origin) for e in error.errors()]) from error
+        problems = [describe_problem(e, origins, default_origin) for e in error.errors()]
+        if not isinstance(source, (SageSpec, Mapping)):
+            problems += _missing_imports_hint(source, error)
+        raise SpecError(problems) from error
 
 
-def save_spec(spec: SageSpec, path: str | os.PathLike) -> Path:
-    """Write the resolved spec (every default filled in) as YAML."""
+def _missing_imports_hint(path: str | os.PathLike, error: ValidationError) -> list[str]:
+    """For a spec written by a run with ``--import``, loaded without it, that names a component
+    that is not registered: the line that says which ``--import`` to pass."""
+    if not any(is_unknown_name(problem["msg"].removeprefix("Value error, ")) for problem in error.errors()):
+        return []
+    missing = [target for target in spec_file_imports(path) if target not in imported()]
+    if not missing:
+        return []
+    given = " ".join(shlex.join(["--import", target]) for target in missing)
+    return [
+        f"{path}:1: this spec was written by a run with {given}: pass the same --import "
+        f"(from Python, import that code first), so that its components are registered"
+    ]
+
+
+def spec_file_imports(path: str | os.PathLike) -> list[str]:
+    """The ``--import`` targets a spec file's leading comment says the run that wrote it had."""
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            if not line.startswith("#"):
+                break
+            if line.startswith(IMPORTS_COMMENT):
+                try:
+                    words = shlex.split(line.removeprefix(IMPORTS_COMMENT))
+                except ValueError:  # a comment edited by hand out of shape: it names nothing
+                    return []
+                if len(words) % 2 == 0 and set(words[::2]) == {"--import"}:
+                    return words[1::2]
+    return []
+
+
+def save_spec(spec: SageSpec, path: str | os.PathLike, imports: Sequence[str] = ()) -> Path:
+    """Write the resolved spec (every default filled in) as YAML, after a comment naming the
+    ``--import`` targets the spec's components may come from (a run passes ``imported()``)."""
     path = Path(path)
-    path.write_text(yaml.safe_dump(spec.resolved(), sort_keys=False), encoding="utf-8")
+    header = f"{IMPORTS_COMMENT} {' '.join(shlex.join(['--import', target]) for target in imports)}\n" if imports else ""
+    path.write_text(header + yaml.safe_dump(spec.resolved(), sort_keys=False), encoding="utf-8")
     return path

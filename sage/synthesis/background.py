@@ -4,11 +4,14 @@ The projection needs only the pooled vectors, which exist before the first epoch
 engine needs it only after the warm-up. A child interpreter (``python -m sage.synthesis.background``)
 does the fit with one thread and hands back the fitted projector and its training
 embedding through pickle files. A plain subprocess, rather than multiprocessing, never
-re-imports the caller's ``__main__`` and can be killed cleanly if the run ends early.
+re-imports the caller's ``__main__`` and can be killed cleanly if the run ends early. The child
+first imports what the run imported with ``--import``, so that a projector defined in the
+user's own file unpickles there too.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
@@ -20,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from sage.imports import import_user_code, imported
 
 # One thread for the child: the other cores keep training.
 _CHILD_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
@@ -40,6 +45,7 @@ class BackgroundFit:
         payload = pickle.dumps((projector, sample), protocol=pickle.HIGHEST_PROTOCOL)
         self._folder = Path(tempfile.mkdtemp(prefix="sage-fit-"))
         (self._folder / "input.pkl").write_bytes(payload)
+        (self._folder / "imports.json").write_text(json.dumps(imported()))
         environment = {**os.environ, **_CHILD_THREADS, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         with open(self._folder / "stderr.txt", "wb") as stderr:
             self._process = subprocess.Popen(
@@ -65,6 +71,7 @@ class BackgroundFit:
 
 
 def _main(folder: Path) -> None:
+    import_user_code(json.loads((folder / "imports.json").read_text()))
     projector, sample = pickle.loads((folder / "input.pkl").read_bytes())
     output = pickle.dumps(fit_projection(projector, sample), protocol=pickle.HIGHEST_PROTOCOL)
     (folder / "output.pkl").write_bytes(output)
