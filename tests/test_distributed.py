@@ -11,7 +11,7 @@ import textwrap
 import pytest
 import yaml
 
-from tiny import tiny_spec
+from tiny import fast_spec
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +74,7 @@ LAUNCHERS = {
 
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_two_gloo_processes_train_one_student_and_write_one_result(tmp_path, launcher):
-    spec = tiny_spec(tmp_path / "run", task={"holdout": 50}, synthesis={"name": "mixup"})
+    spec = fast_spec(tmp_path / "run", synthesis={"name": "mixup"})
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
     (tmp_path / "recording_run.py").write_text(RECORDING_RUN)
     log = tmp_path / "log.jsonl"
