@@ -12,7 +12,8 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("SAGE_DATA_DIR", str((REPO / ".." / "shared" / "glue").resolve()))
+# Absolute, as the README's command gives it relative (../shared/glue) and some tests change folder.
+os.environ["SAGE_DATA_DIR"] = str(Path(os.environ.get("SAGE_DATA_DIR", REPO / ".." / "shared" / "glue")).resolve())
 DATA_DIR = Path(os.environ["SAGE_DATA_DIR"])
 
 
