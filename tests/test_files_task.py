@@ -241,3 +241,20 @@ def test_a_hub_task_offline_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch)
         sage.load_spec({"task": {"name": "hub", "dataset": "imdb", "dev_split": "test"}})
     message = str(error.value)
     assert "no network is available here" in message and "task: {name: files" in message
+
+
+def test_a_teacher_sage_fine_tuned_on_another_task_serves_a_files_task_with_its_classes(
+    tmp_path: Path, sst2_frame: pd.DataFrame
+) -> None:
+    """README's example distils the main job's SST-2 teacher on review files: the class names decide."""
+    from sage.models.teacher import TeacherError, check_teacher
+
+    teacher = save_tiny_teacher("bert", tmp_path / "teacher", label_names=("negative", "positive"))
+    config = json.loads((teacher / "config.json").read_text())
+    (teacher / "config.json").write_text(json.dumps(config | {"sage_task": "sst2"}))
+    _write(sst2_frame, tmp_path / "reviews.csv")
+
+    task, mapped = check_teacher(teacher, FileTask(str(tmp_path / "reviews.csv"), text="review", label="stars"))
+    assert task.label_names == ("negative", "positive") and mapped is None
+    with pytest.raises(TeacherError, match="was fine-tuned by sage for sst2, not for rte"):
+        check_teacher(teacher, sage.tasks.get("rte"))

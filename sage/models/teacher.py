@@ -84,7 +84,7 @@ def check_teacher(path: str | os.PathLike, task: Task) -> tuple[Task, str | None
             f"the teacher would score chance: {remedy}"
         )
     recorded = _recorded_task(path, config)
-    if recorded is not None and recorded != task.name:
+    if recorded is not None and recorded != task.name and task.refuses_teachers_of_other_tasks:
         raise TeacherError(f"{where} was fine-tuned by sage for {recorded}, not for {task.name}: {remedy}")
     try:
         task, mapped = align_labels(task, config, where)

@@ -72,6 +72,9 @@ class Task:
     label_range: tuple[float, float] | None = None
     card_dataset: tuple[str, str | None] | None = None
     dev_fraction: float = 0.1  # without dev rows (has_dev false), the share of train a run scores instead
+    # A teacher sage fine-tuned for another task is refused: true for tasks of one fixed dataset, whose
+    # teachers sage fine-tunes; a user's data may come with a teacher sage tuned on any task with its classes.
+    refuses_teachers_of_other_tasks: bool = True
     # Old id -> id in ``label_names``' order, once the labels are aligned with a teacher's.
     _label_order: tuple[int, ...] | None = None
 
