@@ -107,6 +107,21 @@ def _signature_model(kind: str, name: str, factory: Any) -> type[BaseModel]:
     return create_model(f"{kind} {name!r}", __config__=config, **fields)
 
 
+def _checked_arguments(
+    kind: str, name: str, factory: Any, given: dict[str, Any], also_valid: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``given`` validated against ``factory``'s signature, defaults filled in; an argument it does
+    not take is a spec error listing what is valid (and ``also_valid``, the section's own keys)."""
+    arguments_model = _signature_model(kind, name, factory)
+    if arguments_model.model_config.get("extra") == "forbid":
+        valid = [*arguments_model.model_fields, *also_valid]
+        for argument in given:
+            if argument not in valid:
+                message = f"unknown argument of {kind} {name!r}; valid arguments: {', '.join(valid) if valid else '(none)'}"
+                raise _spec_error((argument,), message, given[argument])
+    return arguments_model.model_validate(given).model_dump()
+
+
 class ComponentSpec(BaseModel):
     """``{name: <registered name>, <argument>: <value>, ...}`` for one component kind.
 
@@ -126,18 +141,8 @@ class ComponentSpec(BaseModel):
             factory = self.registry.get(self.name)
         except catalogue.RegistryError:
             raise _spec_error(("name",), unknown_name_message(self.kind, self.name, self.registry), self.name) from None
-        arguments_model = _signature_model(self.kind, self.name, factory)
         given = dict(self.__pydantic_extra__ or {})
-        if arguments_model.model_config.get("extra") == "forbid":
-            valid = list(arguments_model.model_fields)
-            for argument in given:
-                if argument not in valid:
-                    message = (
-                        f"unknown argument of {self.kind} {self.name!r}; "
-                        f"valid arguments: {', '.join(valid) if valid else '(none)'}"
-                    )
-                    raise _spec_error((argument,), message, given[argument])
-        self.__pydantic_extra__ = arguments_model.model_validate(given).model_dump()
+        self.__pydantic_extra__ = _checked_arguments(self.kind, self.name, factory, given)
         # Components check their own values (k >= 1, ...); building one here turns such a
         # complaint into a spec error that points at the section. Constructors are cheap
         # by the scikit-learn convention: work happens in fit/build/sample.
@@ -283,13 +288,7 @@ class TaskSpec(Section):
                 raise _spec_error((next(iter(given)),), message, given[next(iter(given))])
             self._task = entry
             return self
-        arguments_model = _signature_model("task", self.name, entry)
-        valid = list(arguments_model.model_fields)
-        for argument in given:
-            if argument not in valid and arguments_model.model_config.get("extra") == "forbid":
-                message = f"unknown argument of task {self.name!r}; valid: {', '.join([*valid, *TaskSpec.model_fields])}"
-                raise _spec_error((argument,), message, given[argument])
-        self.__pydantic_extra__ = arguments_model.model_validate(given).model_dump()
+        self.__pydantic_extra__ = _checked_arguments("task", self.name, entry, given, also_valid=tuple(TaskSpec.model_fields))
         try:
             self._task = entry(**self.__pydantic_extra__)
         except (ValueError, TypeError) as error:
