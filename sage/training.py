@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -52,20 +53,35 @@ def autocast(device: torch.device) -> torch.autocast:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
+@contextlib.contextmanager
+def evaluating(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """``module`` in eval mode for the block, and afterwards every submodule back in its own mode.
+
+    ``module.train(was_training)`` would set every submodule alike: after one prediction, a frozen
+    teacher whose wrapper was built in training mode would run with its dropout on, drawing from
+    the global generator, and so differ from run to run.
+    """
+    modes = [(part, part.training) for part in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for part, mode in modes:
+            part.training = mode
+
+
 @torch.no_grad()
 def predict(body: torch.nn.Module, data: VectorSet, batch_size: int, progress: str | None = None) -> torch.Tensor:
     """Outputs of ``body`` on every sequence, float32 ``[N, num_labels]``, in the input order."""
-    was_training = body.training
-    body.eval()
     device = data.device
     outputs = None
-    for index in Progress(sorted_batches(data.host_lengths, batch_size), desc=progress, unit="batches", leave=False):
-        with autocast(device):
-            logits = body(*data.batch(index, width_multiple(device))).float()
-        if outputs is None:
-            outputs = torch.empty(len(data), logits.shape[1], device=device)
-        outputs[index.to(device)] = logits
-    body.train(was_training)
+    with evaluating(body):
+        for index in Progress(sorted_batches(data.host_lengths, batch_size), desc=progress, unit="batches", leave=False):
+            with autocast(device):
+                logits = body(*data.batch(index, width_multiple(device))).float()
+            if outputs is None:
+                outputs = torch.empty(len(data), logits.shape[1], device=device)
+            outputs[index.to(device)] = logits
     return outputs
 
 

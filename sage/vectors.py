@@ -110,11 +110,8 @@ class VectorSet:
         """The chosen sequences (repeats allowed), in that order."""
         index = index.to(self.device)
         lengths = self.lengths.to(self.device)[index]
-        starts = self.starts[index]
-        # Token t of the selection belongs to sequence s(t) and sits at position t − offset(s) in it.
-        owner = torch.repeat_interleave(torch.arange(len(index), device=self.device), lengths)
-        within = torch.arange(len(owner), device=self.device) - _offsets(lengths)[:-1][owner]
-        return VectorSet(self.tokens[starts[owner] + within], lengths.to(self.lengths.device))
+        owner, within = _token_positions(lengths)
+        return VectorSet(self.tokens[self.starts[index][owner] + within], lengths.to(self.lengths.device))
 
     def token_owners(self) -> torch.Tensor:
         """The sequence each token belongs to, [T]."""
@@ -137,16 +134,30 @@ class VectorSet:
 
         Each pair is padded with zeros to the longer of its two sequences, which is the
         mixture's length (MixKD's interpolation of embedded inputs). ``weight`` is [M].
+        The mixture's tokens are gathered straight into the ragged layout: padding the pairs
+        to a common width would cost M × longest × d, far more than their real tokens at pool
+        scale.
         """
-        a, b = self.select(first), self.select(second)
-        lengths = torch.maximum(a.lengths, b.lengths)
-        w = weight.float().to(self.device)[:, None, None]
-        width = max(a.longest, b.longest)
-        mixed = w * _pad(a, width) + (1 - w) * _pad(b, width)
-        return VectorSet.from_padded(mixed, lengths)
+        first, second = first.to(self.device), second.to(self.device)
+        all_lengths = self.lengths.to(self.device)
+        lengths = torch.maximum(all_lengths[first], all_lengths[second])
+        owner, within = _token_positions(lengths)
+        w = weight.float().to(self.device)[owner, None]
+        mixed = self._token_or_zero(first[owner], within).mul_(w)
+        mixed += self._token_or_zero(second[owner], within).mul_(1 - w)
+        return VectorSet(mixed, lengths.to(self.lengths.device))
+
+    def _token_or_zero(self, sequences: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Float32 token ``positions[i]`` of sequence ``sequences[i]``, or zeros past its end: [len(sequences), d]."""
+        real = positions < self.lengths.to(self.device)[sequences]
+        # Positions past the end read token 0 and are then zeroed: one gather, as in ``batch``.
+        tokens = self.tokens[torch.where(real, self.starts[sequences] + positions, 0)].float()
+        return tokens.masked_fill_(~real[:, None], 0)
 
 
-def _pad(data: VectorSet, width: int) -> torch.Tensor:
-    """``data`` as float32 [N, width, d], zero-padded."""
-    vectors = data.padded().float()
-    return torch.nn.functional.pad(vectors, (0, 0, 0, width - vectors.shape[1]))
+def _token_positions(lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For sequences of ``lengths`` laid out one after another, each token's sequence and its
+    position in it: ``owner [T]`` and ``within [T]`` (token t sits at t − offset(owner))."""
+    owner = torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device), lengths)
+    within = torch.arange(len(owner), device=lengths.device) - _offsets(lengths)[:-1][owner]
+    return owner, within

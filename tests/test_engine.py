@@ -17,7 +17,7 @@ import sage
 import sage.run.provenance
 import sage.run.finish
 import sage.run.setup
-import sage.synthesis.strategies.mixup
+import sage.synthesis.neighbours
 from sage.models.finetune import teacher_cache_dir
 from sage.run.setup import split_rows
 from sage.spec import FinetuneSpec
@@ -286,9 +286,9 @@ def test_warmup_zero_ranks_the_untrained_student_and_maps_what_it_ranked_in_the_
 
     monkeypatch.setattr(sage.run.finish, "plot_map", capture)
     contexts, searched = [], []
-    real_context, real_nearest = sage.run.setup._synthesis_context, sage.synthesis.strategies.mixup.nearest
+    real_context, real_nearest = sage.run.setup._synthesis_context, sage.synthesis.neighbours.nearest
     monkeypatch.setattr(sage.run.setup, "_synthesis_context", lambda *a: contexts.append(real_context(*a)) or contexts[-1])
-    monkeypatch.setattr(sage.synthesis.strategies.mixup, "nearest", lambda space, *a: searched.append(space) or real_nearest(space, *a))
+    monkeypatch.setattr(sage.synthesis.neighbours, "nearest", lambda space, *a: searched.append(space) or real_nearest(space, *a))
     spec = fast_spec(
         tmp_path,
         synthesis={"name": "mixup", "partner": "nearest", "space": "teacher"},

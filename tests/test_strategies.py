@@ -273,3 +273,57 @@ def test_adversarial_gives_the_student_back_as_it_was_after_an_error(make_contex
     with pytest.raises(RuntimeError, match="out of memory"):
         prepared("adversarial", make_context()).propose(np.arange(10), 20, student)
     assert student.training and all(parameter.requires_grad for parameter in student.parameters())
+
+
+def test_a_parent_with_more_children_than_neighbours_cycles_through_them():
+    from sage.synthesis.neighbours import cycled_neighbours
+
+    space = np.arange(5, dtype=np.float32)[:, None]  # points 0..4 on a line: 0's neighbours are 1, 2, 3, 4 in order
+    parents, repeat = np.array([0, 4, 0, 4, 0, 0, 0]), np.array([0, 0, 1, 1, 2, 3, 4])
+    np.testing.assert_array_equal(cycled_neighbours(space, parents, repeat), [1, 3, 2, 2, 3, 4, 1])
+    # Among other classes only, 0 has three candidates (2, 3, 4) and 4 has two (1, 0).
+    classes = np.array([0, 0, 1, 1, 1])
+    np.testing.assert_array_equal(cycled_neighbours(space, parents, repeat, classes), [2, 1, 3, 0, 4, 2, 3])
+    # A parent with no example of another class has no candidate at all.
+    np.testing.assert_array_equal(cycled_neighbours(space, parents, repeat, np.zeros(5, dtype=np.int64)), np.full(7, -1))
+
+
+# Each case: a registered strategy and its arguments. More strategies join by adding a case.
+AT_SHARE_8 = {
+    "paper": ("paper", {"fit_in_background": False}),
+    "residual": ("residual", {"fit_in_background": False}),
+    "mixup, random partner": ("mixup", {"partner": "random"}),
+    "mixup, nearest partner": ("mixup", {"partner": "nearest"}),
+    "mixup, other_class partner": ("mixup", {"partner": "other_class"}),
+    "boundary": ("boundary", {}),
+    "adversarial": ("adversarial", {}),
+}
+
+
+@pytest.mark.parametrize("case", AT_SHARE_8)
+def test_every_strategy_runs_at_share_8_on_50_examples(case, make_context, sequences):
+    """Synthetic share 8 on N = 50 examples with hard_fraction 0.01 asks 400 children of a single
+    anchor, far more than the 49 neighbours it has: a valid spec, which every strategy must serve."""
+    name, arguments = AT_SHARE_8[case]
+    everyone = make_context()
+    few = sequences.select(torch.arange(50))
+    context = make_context(
+        teacher=everyone.teacher,
+        real=few,
+        pooled=everyone.pooled[:50],
+        space=everyone.space[:50],
+        teacher_outputs=everyone.teacher_outputs[:50],
+    )
+    anchor = 7
+    result = prepared(name, context, **arguments).propose(np.array([anchor]), 400, PooledLinear(sequences.dim, seed=7))
+    made = len(result.parents)
+    if name == "boundary":
+        assert 0 < made <= 400 and made + result.stats["n_rejected"] == 400
+    else:
+        assert made == 400
+    assert (result.parents == anchor).all() and len(result.vectors) == made
+    # A child is at least as long as its parent (a mixture takes the longer of the pair) and no
+    # longer than the longest example.
+    lengths = result.vectors.lengths
+    assert ((lengths >= few.lengths[anchor]) & (lengths <= few.longest)).all()
+    assert torch.isfinite(result.vectors.tokens).all()

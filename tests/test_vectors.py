@@ -51,3 +51,22 @@ def test_select_lift_and_mix_agree_with_the_padded_arithmetic(padded_and_ragged)
 def test_inconsistent_tokens_and_lengths_are_refused():
     with pytest.raises(ValueError, match="lengths sum to 5, but there are 4 tokens"):
         VectorSet(torch.zeros(4, 2), torch.tensor([2, 3]))
+
+
+def test_mix_is_the_padded_mixture_computed_on_real_tokens_only(monkeypatch):
+    generator = torch.Generator().manual_seed(2)
+    lengths = torch.randint(1, 20, (50,), generator=generator)
+    first, second = torch.randint(0, 50, (2, 300), generator=generator)
+    weight = torch.rand(300, generator=generator)
+    for dtype in (torch.float32, torch.bfloat16):
+        stored = VectorSet(torch.randn(int(lengths.sum()), 8, generator=generator).to(dtype), lengths)
+        # The reference: both sides padded with zeros to the longest, mixed, trimmed to the longer of each pair.
+        dense = stored.padded().float()
+        w = weight[:, None, None]
+        expected = w * dense[first] + (1 - w) * dense[second]
+        with monkeypatch.context() as patch:  # no padded [M, L, d] copy of the pairs on the way
+            patch.setattr(VectorSet, "batch", lambda *args, **kwargs: pytest.fail("mix padded its sequences"))
+            mixed = stored.mix(first, second, weight)
+        assert mixed.dtype == torch.float32
+        assert torch.equal(mixed.lengths, torch.maximum(lengths[first], lengths[second]))
+        torch.testing.assert_close(mixed.padded(), expected[:, : mixed.longest])

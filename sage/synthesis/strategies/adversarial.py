@@ -11,7 +11,7 @@ from sage.models.body import Body
 from sage.synthesis.ranking import divergence
 from sage.synthesis.strategies import register
 from sage.synthesis.strategies.base import Proposal, Strategy, cyclic_parents
-from sage.training import sorted_batches
+from sage.training import evaluating, sorted_batches
 from sage.vectors import VectorSet
 
 
@@ -46,22 +46,27 @@ class Adversarial(Strategy):
         parents, repeat = cyclic_parents(anchors, count)
         device = context.real.device
         parent_set = context.real.select(torch.as_tensor(parents, device=device))
-        vectors = torch.zeros(len(parent_set), parent_set.longest, parent_set.dim, dtype=torch.float32, device=device)
+        # Each batch's attacked tokens go straight to their place in the ragged layout: memory grows
+        # with the parents' real tokens, not with their number × the longest of them.
+        tokens = torch.empty(len(parent_set.tokens), parent_set.dim, dtype=torch.float32, device=device)
         seed = int(context.rng.integers(2**62))
-        was_training = student.training
         # Gradients are wanted for the inputs only: frozen weights skip their half of the backward pass.
         trainable = [p for p in student.parameters() if p.requires_grad]
-        student.eval().requires_grad_(False)
+        student.requires_grad_(False)
         try:
-            for index in sorted_batches(parent_set.host_lengths, context.batch_size):
-                x, mask = parent_set.batch(index)
-                start = torch.as_tensor(repeat[index.numpy()] > 0, device=device)
-                vectors[index.to(device), : x.shape[1]] = self._attack(x.float(), mask, start, student, seed + int(index[0]))
+            # Both models without dropout: the objective is the divergence the student is ranked by.
+            with evaluating(student), evaluating(context.teacher):
+                for index in sorted_batches(parent_set.host_lengths, context.batch_size):
+                    x, mask = parent_set.batch(index)
+                    start = torch.as_tensor(repeat[index.numpy()] > 0, device=device)
+                    attacked = self._attack(x.float(), mask, start, student, seed + int(index[0]))
+                    real = mask.bool()
+                    places = parent_set.starts[index.to(device), None] + torch.arange(x.shape[1], device=device)
+                    tokens[places[real]] = attacked[real]
         finally:  # the student trains on after this, also after an error here is caught above
-            student.train(was_training)
             for parameter in trainable:
                 parameter.requires_grad_(True)
-        return Proposal(VectorSet.from_padded(vectors, parent_set.lengths), parents)
+        return Proposal(VectorSet(tokens, parent_set.lengths), parents)
 
     def _attack(
         self, x: torch.Tensor, mask: torch.Tensor, random_start: torch.Tensor, student: Body, seed: int

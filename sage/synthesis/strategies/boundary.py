@@ -9,7 +9,7 @@ import torch
 
 from sage.models.body import Body
 from sage.synthesis.diagnostics import margin
-from sage.synthesis.neighbours import nearest
+from sage.synthesis.neighbours import cycled_neighbours
 from sage.synthesis.strategies import register
 from sage.synthesis.strategies.base import Proposal, Strategy, cyclic_parents
 from sage.training import predict
@@ -26,7 +26,8 @@ class Boundary(Strategy):
     The idea is Heo et al.'s ("Knowledge Distillation with Adversarial Samples Supporting Decision
     Boundary", AAAI 2019): points near the teacher's boundary carry the most information about it.
     Each step is one batched teacher pass over every point still searching. A parent's
-    j-th child starts towards its j-th nearest other-class neighbour. A segment whose two ends
+    j-th child starts towards its j-th nearest other-class neighbour (cycling through those it
+    has, when it has more children than neighbours). A segment whose two ends
     the teacher puts in one class, or a point that has not reached the margin after ``max_steps``,
     yields nothing (counted in ``n_rejected``). Classification only.
     """
@@ -45,8 +46,7 @@ class Boundary(Strategy):
         context = self.context
         parents, repeat = cyclic_parents(anchors, count)
         classes = context.teacher_outputs.argmax(1).cpu().numpy()
-        rows, which = np.unique(parents, return_inverse=True)
-        partners = nearest(context.space, rows, int(repeat.max(initial=0)) + 1, classes)[which, repeat]
+        partners = cycled_neighbours(context.space, parents, repeat, classes)
         usable = partners >= 0
         parents, partners = parents[usable], partners[usable]
         device = context.real.device

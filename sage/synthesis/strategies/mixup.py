@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from sage.models.body import Body
-from sage.synthesis.neighbours import nearest
+from sage.synthesis.neighbours import cycled_neighbours
 from sage.synthesis.strategies import register
 from sage.synthesis.strategies.base import Proposal, Strategy, cyclic_parents
 from sage.tasks.task import Task
@@ -26,8 +26,8 @@ class Mixup(Strategy):
 
     - ``random``: an example drawn uniformly (MixKD's own choice);
     - ``nearest``: the parent's nearest neighbour in the search space (its j-th nearest for its
-      j-th child);
-    - ``other_class``: its nearest neighbour that the teacher puts in another class
+      j-th child, cycling through its neighbours when it has more children than neighbours);
+    - ``other_class``: its nearest neighbour that the teacher puts in another class, as above
       (classification only).
     """
 
@@ -52,9 +52,8 @@ class Mixup(Strategy):
             draw = context.rng.integers(n - 1, size=len(parents))
             return draw + (draw >= parents)
         classes = context.teacher_outputs.argmax(1).cpu().numpy() if self.partner == "other_class" else None
-        rows, which = np.unique(parents, return_inverse=True)
-        found = nearest(context.space, rows, int(repeat.max()) + 1, classes)[which, repeat]
-        # A parent short of candidates (no example of another class) mixes with a random one.
+        found = cycled_neighbours(context.space, parents, repeat, classes)
+        # A parent with no candidate at all (no example of another class) mixes with a random one.
         missing = found < 0
         found[missing] = context.rng.integers(n, size=int(missing.sum()))
         return found
