@@ -31,6 +31,7 @@ TRANSFER_ROWS = "transfer_rows"  # which transfer rows an epoch trains on
 TRANSFER_BATCHES = "transfer_batches"  # order of the transfer batches
 TRANSFER_DROPOUT = "transfer_dropout"  # dropout masks while training on transfer batches
 SYNTHESIS = "synthesis"  # every choice a synthesis strategy makes (random parents included)
+POOL_SELECTION = "pool_selection"  # which candidates of a pool an epoch scores and trains on
 
 
 class RandomStreams:

@@ -44,7 +44,14 @@ def validate(source: Any, overrides: Sequence[str] = (), resume: bool = False, o
     scored = f"{len(inputs.dev_rows)} dev rows" if inputs.evaluated_on == "dev" else inputs.evaluated_on
     lines.append(f"data: {len(inputs.train_rows)} training rows, scored on {scored}, from {_source(spec)}")
     if inputs.transfer_rows is not None:
-        lines.append(f"transfer: {len(inputs.transfer_rows)} unlabelled rows for the teacher to label")
+        use = "searched by synthesis only" if spec.schedule.transfer_share == 0 else "trained on as KD transfer data"
+        lines.append(f"transfer: {len(inputs.transfer_rows)} unlabelled rows for the teacher to label, {use}")
+    if spec.synthesis.pool is not None and spec.uses_synthetic_data:
+        made = ", ".join(f"{name} x{weight:g}" for name, (_, weight) in spec.synthesis.strategies().items())
+        lines.append(
+            f"pool: {spec.synthesis.pool * len(inputs.train_rows):,} candidates ({spec.synthesis.pool} per example; {made}), "
+            f"{spec.synthesis.select} choice of {spec.schedule.synthetic_share:g} x {len(inputs.train_rows):,} per synthetic epoch"
+        )
     if inputs.label_mapping:
         lines.append(f"labels: {inputs.label_mapping}")
     if spec.teacher.path is not None:

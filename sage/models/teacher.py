@@ -187,8 +187,9 @@ class Teacher:
             model, range(interface_layer, depth), interface_layer=interface_layer, share_weights=True
         )
         self.dtype = resolve_precision(precision, self.device)
-        self.inference = Autocast(self.body, self.dtype)
-        self.semantic = Autocast(PooledHidden(self.body), self.dtype)  # its final layer, pooled
+        # Frozen: built in eval mode, so that no call of its own ever runs the teacher's dropout.
+        self.inference = Autocast(self.body, self.dtype).eval()
+        self.semantic = Autocast(PooledHidden(self.body), self.dtype).eval()  # its final layer, pooled
 
     @classmethod
     def from_pretrained(
@@ -208,11 +209,22 @@ class Teacher:
     def device(self) -> torch.device:
         return self.model.device
 
-    @torch.no_grad()
     def embed(self, columns: TextColumns, max_length: int, batch_size: int = 256, progress: str | None = None) -> VectorSet:
         """Vectors at the interface for every example, stored ragged (real tokens only)."""
+        return self.embed_encoded(self.encode(columns, max_length), batch_size, progress)
+
+    def encode(self, columns: TextColumns, max_length: int) -> dict[str, list[list[int]]]:
+        """Each example's token ids, cut to ``max_length``, and the other inputs the model takes
+        (token types, attention mask): what ``embed`` embeds, for callers that change tokens first."""
         encoded = self.tokenizer(*columns, truncation=True, max_length=max_length)
-        lengths = torch.as_tensor([len(ids) for ids in encoded["input_ids"]], device=self.device)
+        return {key: encoded[key] for key in encoded.keys() if key in self._model_inputs}
+
+    @torch.no_grad()
+    def embed_encoded(
+        self, encoded: Mapping[str, Sequence[Sequence[int]]], batch_size: int = 256, progress: str | None = None
+    ) -> VectorSet:
+        """Vectors at the interface for examples already tokenised (as ``encode`` gives them), stored ragged."""
+        lengths = torch.as_tensor([len(ids) for ids in encoded["input_ids"]], dtype=torch.int64, device=self.device)
         dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         tokens = torch.zeros(int(lengths.sum()), self.model.config.hidden_size, dtype=dtype, device=self.device)
         starts = torch.cat([lengths.new_zeros(1), lengths.cumsum(0)[:-1]])
@@ -221,7 +233,7 @@ class Teacher:
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         for batch in Progress(batches, desc=progress, unit="batches", leave=False):
             features = self.tokenizer.pad(
-                {key: [encoded[key][i] for i in batch] for key in encoded.keys() if key in self._model_inputs},
+                {key: [encoded[key][i] for i in batch] for key in encoded.keys()},
                 pad_to_multiple_of=width_multiple(self.device),
                 return_tensors="pt",
             ).to(self.device)

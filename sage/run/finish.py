@@ -90,7 +90,7 @@ def _transfer_counts(run: Run) -> dict[str, Any]:
 def map_inputs(run: Run, synthetic: SyntheticSet) -> dict[str, np.ndarray]:
     """What map.png needs of a synthetic epoch: small enough for a checkpoint, unlike the set."""
     context = run.synthesiser.context
-    if run.synthesiser.strategy.map_embedding is not None:
+    if run.synthesiser.map_embedding is not None:
         points = synthetic.points
     elif context.searches_interface:
         points = synthetic.vectors.pooled().cpu().numpy()
@@ -102,7 +102,7 @@ def map_inputs(run: Run, synthetic: SyntheticSet) -> dict[str, np.ndarray]:
 def _plot(run: Run) -> None:
     """The map of the last synthetic epoch, coloured by the scores that chose its hard set."""
     spec, drawn = run.spec, run.record.last_map
-    embedding = run.synthesiser.strategy.map_embedding
+    embedding = run.synthesiser.map_embedding
     where = f"{spec.projector.name} projection" if embedding is not None else f"{spec.synthesis.space} space"
     with atomic(run.folder.path / "map.png") as staging:
         plot_map(

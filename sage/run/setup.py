@@ -34,7 +34,7 @@ from sage.spec import SageSpec, TaskSpec
 from sage.spec.file import save_spec
 from sage.streams import RandomStreams
 from sage.synthesis.strategies.base import SynthesisContext
-from sage.synthesis.synthesiser import Synthesiser
+from sage.synthesis.synthesiser import PoolSettings, Synthesiser
 from sage.tasks.task import Task
 from sage.tasks.unlabelled import load_unlabelled
 from sage.training import TrainingSource, build_optimizer, predict
@@ -196,14 +196,15 @@ def start(spec: SageSpec, folder: RunFolder, cluster: Cluster, inputs: Inputs, p
         run_streams.torch(streams.REAL_BATCHES),  # alike on every rank: each takes its share
         run_streams.global_torch(cluster.stream_name(streams.REAL_DROPOUT), device),
     )
-    transfer = None
+    transfer = transfer_split = None
     if inputs.transfer_rows is not None:
-        split = teacher_split(
+        transfer_split = teacher_split(
             teacher, task, inputs.transfer_rows, "transfer", spec.task.max_length, batch, cluster, progress, fingerprint, report
         )
+    if transfer_split is not None and schedule.transfer_share != 0:  # 0: searched by synthesis only
         share = schedule.transfer_share
         transfer = TransferRows(
-            split,
+            transfer_split,
             len(inputs.transfer_rows) if share is None else max(1, round(share * len(inputs.train_rows))),
             run_streams.torch(streams.TRANSFER_ROWS),
             run_streams.torch(streams.TRANSFER_BATCHES),
@@ -215,11 +216,10 @@ def start(spec: SageSpec, folder: RunFolder, cluster: Cluster, inputs: Inputs, p
         synthetic_order = run_streams.torch(streams.SYNTHETIC_BATCHES)
         synthetic_dropout = run_streams.global_torch(cluster.stream_name(streams.SYNTHETIC_DROPOUT), device)
     if spec.uses_synthetic_data and cluster.is_main:  # rank 0 alone synthesises
-        synthesiser = Synthesiser(
-            spec.synthesis.create(spec.seed), spec.synthesis.parents, schedule.hard_fraction,
-            schedule.synthetic_share, schedule.rank_by, loss_fn,
+        synthesiser = _synthesiser(spec, loss_fn, run_streams)
+        context = _synthesis_context(
+            spec, teacher, train, transfer_split, inputs, task, loss_fn, batch, run_streams, device, progress
         )
-        context = _synthesis_context(spec, teacher, train, task, loss_fn, batch, run_streams, device, progress)
         synthesiser.prepare(context, train.labels)  # may start fitting a projection now
     # Batches vary in length, so the compiled graph is built for dynamic shapes.
     inference = torch.compile(student, dynamic=True) if schedule.compile else student
@@ -238,10 +238,29 @@ def start(spec: SageSpec, folder: RunFolder, cluster: Cluster, inputs: Inputs, p
     )
 
 
+def _synthesiser(spec: SageSpec, loss_fn: object, run_streams: RandomStreams) -> Synthesiser:
+    """The spec's synthesis: its strategy making the epoch's points around the hard set, or a pool
+    of candidates made by its strategy (or mix of strategies) and chosen from each epoch."""
+    synthesis, schedule = spec.synthesis, spec.schedule
+    strategies = synthesis.strategies(spec.seed)
+    strategy = strategies[synthesis.name][0] if synthesis.name in strategies else next(iter(strategies.values()))[0]
+    pool = None
+    if synthesis.pool is not None:
+        pool = PoolSettings(
+            synthesis.pool, strategies, synthesis.select, synthesis.refresh, synthesis.score_fraction,
+            synthesis.select_temperature, run_streams.numpy(streams.POOL_SELECTION),
+        )
+    return Synthesiser(
+        strategy, synthesis.parents, schedule.hard_fraction, schedule.synthetic_share, schedule.rank_by, loss_fn, pool
+    )
+
+
 def _synthesis_context(
     spec: SageSpec,
     teacher: Teacher,
     train: CachedSplit,
+    transfer: CachedSplit | None,
+    inputs: Inputs,
     task: Task,
     loss_fn: object,
     batch: int,
@@ -250,12 +269,18 @@ def _synthesis_context(
     progress: bool,
 ) -> SynthesisContext:
     """What stays fixed for the run's synthesis: the training examples, the space neighbours are
-    searched in, the teacher, and the strategy's own streams, projector and sampler."""
+    searched in, the teacher, the transfer rows (for strategies that search them), and the
+    strategy's own streams, projector and sampler."""
+
+    def in_space(split: CachedSplit, name: str) -> np.ndarray:
+        if spec.synthesis.space == "teacher":
+            label = f"{name}: teacher space" if progress else None
+            return predict(teacher.semantic, split.vectors, batch, progress=label).cpu().numpy()
+        return split.vectors.pooled().cpu().numpy()
+
     pooled = train.vectors.pooled().cpu().numpy()
-    space = pooled
-    if spec.synthesis.space == "teacher":
-        label = "train: teacher space" if progress else None
-        space = predict(teacher.semantic, train.vectors, batch, progress=label).cpu().numpy()
+    space = in_space(train, "train") if spec.synthesis.space == "teacher" else pooled
+    searched = transfer is not None and any(strategy.needs_transfer for strategy, _ in spec.synthesis.strategies().values())
     return SynthesisContext(
         real=train.vectors,
         pooled=pooled,
@@ -272,4 +297,10 @@ def _synthesis_context(
         sampler=spec.sampler.create(spec.seed),
         device=device,
         report=lambda message: say(progress, message),
+        source=teacher,
+        texts=task.texts(inputs.train_rows),
+        max_length=spec.task.max_length,
+        transfer=transfer.vectors if transfer is not None else None,
+        transfer_teacher=transfer.teacher if transfer is not None else None,
+        transfer_space=in_space(transfer, "transfer") if searched else None,
     )

@@ -51,9 +51,19 @@ from sage.run.provenance import results_identity
 from sage.tasks.task import DataError, Task
 from sage.registry import unknown_name_message
 
-# Fields added after the first fingerprints, counted only when set, so that a spec that does not
-# use them keeps the fingerprint (and run folder) it had.
-OPTIONAL_SINCE_V1 = (("task", "unlabelled"), ("task", "transfer"), ("schedule", "transfer_share"))
+# Fields added after the first fingerprints, with their defaults: counted only when set otherwise,
+# so that a spec that does not use them keeps the fingerprint (and run folder) it had.
+ADDED_SINCE_V1: dict[tuple[str, str], Any] = {
+    ("task", "unlabelled"): None,
+    ("task", "transfer"): None,
+    ("schedule", "transfer_share"): None,
+    ("synthesis", "pool"): None,
+    ("synthesis", "mix"): None,
+    ("synthesis", "refresh"): None,
+    ("synthesis", "select"): "divergence",
+    ("synthesis", "select_temperature"): 1.0,
+    ("synthesis", "score_fraction"): 1.0,
+}
 
 # A component taking this argument gets the run's seed when the spec leaves it null (its default):
 # the resolved spec keeps the null, so that a saved spec run again with another seed follows it.
@@ -218,10 +228,71 @@ class SynthesisSpec(ComponentSpec):
 
     parents: Literal["hard", "random"] = "hard"
     space: Literal["interface", "teacher"] = "interface"
+    pool: StrictInt | None = Field(
+        None,
+        ge=1,
+        le=32,
+        description="candidates made per real example, labelled by the teacher once, from which each synthetic epoch "
+        "chooses schedule.synthetic_share x N; null: make the epoch's points directly around the hard set",
+    )
+    mix: dict[str, Number] | None = Field(
+        None, description="with pool: make the candidates with several strategies, {strategy: weight, ...}"
+    )
+    refresh: StrictInt | None = Field(None, ge=1, description="with pool: remake it every this many synthetic epochs; null: once per run")
+    select: Literal["divergence", "random", "sample"] = Field(
+        "divergence",
+        description="with pool: the candidates the student disagrees with most (schedule.rank_by), a uniform draw "
+        "(the control), or a draw in proportion to divergence^(1/select_temperature)",
+    )
+    select_temperature: Number = Field(1.0, gt=0, description="with select: sample; towards 0 it becomes divergence, large uniform")
+    score_fraction: Number = Field(
+        1.0, gt=0, le=1, description="with pool: score this random fraction of it each epoch, and choose among those"
+    )
+
+    _POOL_SETTINGS: ClassVar[dict[str, Any]] = {
+        "mix": None, "refresh": None, "select": "divergence", "select_temperature": 1.0, "score_fraction": 1.0
+    }
+
+    @model_validator(mode="after")
+    def _check_pool(self) -> SynthesisSpec:
+        if self.pool is None:
+            for field, default in self._POOL_SETTINGS.items():
+                if getattr(self, field) != default:
+                    raise _spec_error(
+                        (field,), f"synthesis.{field} chooses from a candidate pool; set synthesis.pool (1 to 32 "
+                        "candidates per example) or leave it out", getattr(self, field),
+                    )
+            return self
+        if self.parents != "hard":
+            raise _spec_error(
+                ("parents",),
+                "a pool has candidates around every example, so parents: random has no meaning there; the control "
+                "of a pool is select: random",
+                self.parents,
+            )
+        for name, weight in (self.mix or {}).items():
+            if name not in self.registry.get_all():
+                raise _spec_error(("mix", name), unknown_name_message(self.kind, name, self.registry), name)
+            if not weight > 0:
+                raise _spec_error(("mix", name), f"a mix weight must be > 0, got {weight}", weight)
+        if self.mix is not None and not self.mix:
+            raise _spec_error(("mix",), "synthesis.mix names no strategy; give {strategy: weight, ...} or null", self.mix)
+        return self
+
+    def strategies(self, seed: int | None = None) -> dict[str, tuple[Any, float]]:
+        """The strategies that make the points, by name, each with its weight: the section's own (with
+        its arguments) alone, or those of ``mix`` (the one named by ``name`` with the section's
+        arguments, the others with their defaults)."""
+        weights = self.mix or {self.name: 1.0}
+        return {
+            name: (self.create(seed) if name == self.name else self.registry.get(name)(), float(weight))
+            for name, weight in weights.items()
+        }
 
     @model_serializer(mode="plain")
     def _serialize(self) -> dict[str, Any]:
-        return {"name": self.name, "parents": self.parents, "space": self.space, **self.arguments}
+        pool = {"pool": self.pool, **{field: getattr(self, field) for field in self._POOL_SETTINGS}}
+        return {"name": self.name, "parents": self.parents, "space": self.space, **pool, **self.arguments}
 
 
 class CallbackSpec(ComponentSpec):
@@ -392,9 +463,10 @@ class ScheduleSpec(Section):
     synthetic_share: Number = Field(
         0.1,
         ge=0,
-        le=4,
+        le=8,
         description="synthetic examples per real training example each epoch (1.0: as many as real ones); "
-        "0 is plain KD. Split evenly over the hard set, so share / hard_fraction points per hard example",
+        "0 is plain KD. Without a pool, split evenly over the hard set, so share / hard_fraction points per hard "
+        "example; with synthesis.pool, chosen from the pool",
     )
     rank_by: Literal["divergence", "loss"] = Field(
         "divergence",
@@ -409,9 +481,10 @@ class ScheduleSpec(Section):
     )
     transfer_share: Number | None = Field(
         None,
-        gt=0,
+        ge=0,
         description="transfer rows (task.unlabelled, task.transfer) trained on per real training example each "
-        "epoch, drawn afresh each epoch; null: every transfer row once per epoch",
+        "epoch, drawn afresh each epoch; null: every transfer row once per epoch; 0: none (synthesis: retrieve "
+        "only searches them)",
     )
     batch_size: StrictInt = Field(32, ge=1)
     lr: Number = Field(1e-4, gt=0, description="AdamW's peak learning rate")
@@ -491,11 +564,32 @@ class SageSpec(Section):
                 self.schedule.synthetic_share,
             )
         if self.uses_synthetic_data:
-            try:
-                self.synthesis.create().check_task(task)
-            except ValueError as error:
-                raise _spec_error(("synthesis", "name"), str(error), self.synthesis.name) from None
+            self._check_strategies(task)
         return self
+
+    def _check_strategies(self, task: Task) -> None:
+        """Each strategy that makes points can serve the task, the interface layer and the transfer rows."""
+        for name, (strategy, _) in self.synthesis.strategies().items():
+            where = ("synthesis", "name") if self.synthesis.mix is None else ("synthesis", "mix", name)
+            try:
+                strategy.check_task(task)
+                strategy.check_interface(self.teacher.interface_layer)
+            except ValueError as error:
+                raise _spec_error(where, str(error), name) from None
+            if strategy.needs_transfer and not self.uses_transfer_data:
+                raise _spec_error(
+                    where,
+                    f"synthesis strategy {name!r} searches the task's transfer rows, and this task has none: give "
+                    "task.transfer (train rows beyond max_train, labels dropped) or task.unlabelled (a file of text)",
+                    name,
+                )
+            if strategy.needs_transfer and self.schedule.transfer_share is None:
+                raise _spec_error(
+                    ("schedule", "transfer_share"),
+                    f"synthesis strategy {name!r} searches the transfer rows; say whether the student also trains "
+                    "on them as plain KD rows: schedule.transfer_share: 0 (searched only), or a share per epoch",
+                    None,
+                )
 
     @model_validator(mode="after")
     def _check_against_backbone(self) -> SageSpec:
@@ -556,8 +650,8 @@ class SageSpec(Section):
         that shape results. A ``random_state`` that follows the seed counts as the number it becomes,
         so that a spec spelling that number out is the same run."""
         data = {key: value for key, value in self.resolved().items() if key not in ("output_dir", "callbacks")}
-        for section, field in OPTIONAL_SINCE_V1:  # unset, they leave older runs' fingerprints as they were
-            if data[section][field] is None:
+        for (section, field), default in ADDED_SINCE_V1.items():  # unset, they leave older runs' fingerprints as they were
+            if data[section][field] == default:
                 del data[section][field]
         for name in ("student", "projector", "sampler", "loss"):
             data[name] = {"name": data[name]["name"], **getattr(self, name).seeded_arguments(self.seed)}

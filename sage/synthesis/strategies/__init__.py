@@ -10,4 +10,4 @@ register = registry.register
 get = registry.get
 get_all = registry.get_all
 
-from sage.synthesis.strategies import adversarial, boundary, mixup, paper, residual  # noqa: E402,F401  (the built-ins)
+from sage.synthesis.strategies import adversarial, boundary, mixup, paper, residual, retrieve, substitute  # noqa: E402,F401  (the built-ins)

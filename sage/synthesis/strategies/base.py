@@ -9,7 +9,9 @@ A strategy is a registered class whose ``__init__`` takes only its hyper-paramet
 and with defaults (the spec validates user arguments against that signature, and builds one to
 check their values), and whose constructor does no work. Its lifecycle:
 
-- ``check_task(task)``: refuse, with a ``ValueError``, a task it cannot serve (spec time);
+- ``check_task(task)``, ``check_interface(interface_layer)``: refuse, with a ``ValueError``, a
+  task or an interface layer it cannot serve (spec time); ``needs_transfer``: it searches the
+  task's transfer rows, which the spec must then give;
 - ``prepare(context)``: once per run, before the first epoch; fixed inputs arrive here;
 - ``propose(anchors, count, student)``: once per synthetic epoch;
 - ``state_dict()`` / ``load_state_dict(state)``: for checkpoints, as torch modules have them; a
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -53,6 +55,18 @@ class SynthesisContext:
     sampler: Any
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     report: Callable[[str], None] = lambda message: None  # one line to the user, for steps that take a while
+    # For strategies that work on tokens (``substitute``): the whole teacher (its tokenizer,
+    # word-embedding table and ``embed``), the training rows' text columns as it reads them, and
+    # the length they were cut to.
+    source: Any = None
+    texts: Sequence[Sequence[str]] | None = None
+    max_length: int = 64
+    # For strategies that search real text (``retrieve``): the teacher-labelled transfer rows
+    # (``task.transfer``, ``task.unlabelled``) at the interface, the teacher's outputs on them,
+    # and their points in ``space``. None when the task has none.
+    transfer: VectorSet | None = None
+    transfer_teacher: torch.Tensor | None = None
+    transfer_space: np.ndarray | None = None
 
     @property
     def searches_interface(self) -> bool:
@@ -82,6 +96,11 @@ class Strategy(ABC):
                 f"synthesis strategy {type(self).__name__} needs teacher classes, but task {task.name!r} "
                 "is a regression task; use paper, residual, mixup or adversarial"
             )
+
+    def check_interface(self, interface_layer: int) -> None:
+        """Refuse, with a ``ValueError``, an interface layer the strategy cannot work at (spec time)."""
+
+    needs_transfer: bool = False  # whether it searches the transfer rows (the spec refuses it without them)
 
     def prepare(self, context: SynthesisContext) -> None:
         self.context = context
