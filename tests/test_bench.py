@@ -6,14 +6,18 @@ import json
 import math
 import re
 import warnings
+from types import SimpleNamespace
 
 import pytest
 import torch
 
+from pydantic import ValidationError
+
 from sage.bench.config import BenchConfig, merge, planned_runs
-from sage.bench.report import paired_difference, verdict
-from sage.bench.runner import run_bench, run_key, save_rows
+from sage.bench.report import cost_ratios, holm, p_cell, paired_difference, paired_p_value, verdict, write_report
+from sage.bench.runner import pair_group, run_bench, run_key, save_rows, teacher_weights
 from sage.models.precision import resolve_precision
+from sage.spec.file import load_spec
 
 pytestmark = pytest.mark.slow
 
@@ -206,3 +210,204 @@ def test_differences_alike_across_seeds_give_a_zero_width_interval_quietly():
         assert paired_difference([1.1] * 5) == (pytest.approx(1.1), pytest.approx(1.1), pytest.approx(1.1))
         mean, low, high = paired_difference([0.7])
     assert mean == 0.7 and math.isnan(low) and math.isnan(high)
+
+
+# -- the scale table: its config, planned runs and report, from rows made up here -------------------------
+
+
+def scale_config(output_dir) -> BenchConfig:
+    """A bench with a scale table on both its tasks: two KD baselines, a synthesising method and a
+    ceiling whose transfer rows differ on rte. Nothing here runs; the rows are made up."""
+    return BenchConfig.model_validate(
+        {
+            "title": "tiny scale",
+            "output_dir": str(output_dir),
+            "seeds": [0, 1, 2, 3, 4],
+            "base": {"schedule": {"max_epochs": 2, "batch_size": 16}, "device": "cpu"},
+            "tasks": {"sst2": {"task": {"max_train": 60}}, "rte": {"task": {"max_train": 60}}},
+            "methods": ["kd", "sage"],
+            "scale": {
+                "title": "Synthesis at scale",
+                "tasks": {"sst2": {}, "rte": {"overrides": {"task": {"max_length": 32}}, "methods": {"ceiling": {"task": {"transfer": 500}}}}},
+                "methods": {
+                    "kd": {"schedule": {"synthetic_share": 0}},
+                    "kd, long": {"schedule": {"synthetic_share": 0, "max_epochs": 4}},
+                    "pool": {"synthesis": {"name": "adversarial"}},
+                    "ceiling": {"schedule": {"synthetic_share": 0}, "task": {"transfer": 1000}},
+                },
+                "baselines": ["kd", "kd, long"],
+                "primary": {"method": "pool", "baseline": "kd, long"},
+                "cost_baseline": "kd",
+                "ceiling": "ceiling",
+            },
+        }
+    )
+
+
+def fake_row(table: str, task: str, method: str, seed: int, score: float, seconds: float = 110.0, setup: float | None = 10.0) -> dict:
+    """A row with what the report reads of one; ``setup`` None for a row from before rows kept it."""
+    return {
+        "table": table, "task": task, "method": method, "seed": seed, "dev": {"score": score}, "teacher_dev": {"score": 0.9},
+        "teacher": "one", "machine": "test machine", "train_examples": 60, "epochs_to_agreement": None, "train_seconds": seconds,
+        "total_seconds": seconds, **({"setup_seconds": setup} if setup is not None else {}), "curve": [], "diagnostics": {},
+    }
+
+
+def scale_rows(task: str, seeds, methods=("kd", "kd, long", "pool", "ceiling")) -> list[dict]:
+    """Per seed: KD, KD at more epochs 0.2 points above it, the pool 1 point above it (and about 4
+    times its run time), and the ceiling 2 points above it, each with its own wobble by seed."""
+    above = {"kd": 0.0, "kd, long": 0.2, "pool": 1.0, "ceiling": 2.0}
+    wobble = {"kd": [0, 0, 0, 0, 0], "kd, long": [0.3, -0.4, 0.1, 0.2, -0.5], "pool": [0.2, -0.1, 0.4, -0.3, 0.1], "ceiling": [0.4, 0.1, -0.2, 0.3, 0.6]}
+    cost = {"kd": 90.0, "kd, long": 170.0, "pool": 390.0, "ceiling": 250.0}
+    return [
+        fake_row("scale", task, method, seed, 0.8 + (above[method] + wobble[method][seed]) / 100, cost[method] + 10 * seed + 10)
+        for seed in seeds
+        for method in methods
+    ]
+
+
+def section(text: str, heading: str) -> str:
+    return text.split(heading)[1].split("\n## ")[0]
+
+
+def test_holm_adjusts_p_values_in_their_order_and_keeps_it():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5, 0.9]) == [1.0, 1.0]  # 2 x 0.5 capped at 1, and the larger p never adjusts below it
+    assert holm([0.02]) == [0.02] and holm([]) == []
+
+
+def test_paired_p_value_is_the_two_sided_t_test_and_one_for_identical_runs():
+    # mean 2, standard error 0.7071 / sqrt(5): t = 6.32 on 4 degrees of freedom
+    assert paired_p_value([1.0, 2.0, 3.0, 2.0, 2.0]) == pytest.approx(0.003198, abs=1e-6)
+    assert paired_p_value([0.0, 0.0, 0.0]) == 1.0  # two methods that scored alike on every seed
+    assert math.isnan(paired_p_value([0.4]))
+
+
+def test_scale_config_refuses_names_it_does_not_define(tmp_path):
+    data = scale_config(tmp_path).model_dump(mode="json")
+    for change, message in [
+        ({"primary": {"method": "pool", "baseline": "sage"}}, "scale.primary.baseline"),
+        ({"primary": {"method": "kd", "baseline": "kd, long"}}, "is a baseline"),
+        ({"ceiling": "kd"}, "scale.ceiling"),
+        ({"cost_baseline": "plain"}, "scale.cost_baseline ['plain'] are not among scale.methods"),
+        ({"tasks": {"cola": {}}}, "scale.tasks ['cola'] are not among the bench's tasks"),
+    ]:
+        with pytest.raises(ValidationError, match=re.escape(message)):
+            BenchConfig.model_validate({**data, "scale": {**data["scale"], **change}})
+
+
+def test_plan_adds_the_scale_table_task_by_task_and_seed_by_seed_leaving_the_others_alone(tmp_path):
+    config = scale_config(tmp_path)
+    plan = planned_runs(config)
+    scale = [run for run in plan if run["table"] == "scale"]
+    assert len(scale) == 2 * 4 * 5 and len({run_key(run) for run in plan}) == len(plan)
+    # The other tables' runs, and so their rows' keys and fingerprints, are those of the bench without it.
+    assert [run for run in plan if run["table"] != "scale"] == planned_runs(config.model_copy(update={"scale": None}))
+    order = [(list(config.tasks).index(run["task"]), run["seed"]) for run in plan]
+    assert order == sorted(order)  # a stopped bench holds complete pairs
+    spec = {(run["task"], run["method"], run["seed"]): run["spec"] for run in scale}
+    assert spec["sst2", "ceiling", 0]["task"] == {"name": "sst2", "max_train": 60, "transfer": 1000}
+    assert spec["rte", "ceiling", 3]["task"] == {"name": "rte", "max_train": 60, "max_length": 32, "transfer": 500}
+    assert spec["rte", "kd, long", 0]["schedule"] == {"max_epochs": 4, "batch_size": 16, "synthetic_share": 0}
+    assert spec["rte", "pool", 2]["synthesis"] == {"name": "adversarial"} and spec["rte", "pool", 2]["seed"] == 2
+    # The scale table is compared within itself: its rows make no group of the other tables unfinished.
+    assert pair_group(scale[0]) != pair_group(next(run for run in plan if run["table"] == "quality" and run["task"] == scale[0]["task"]))
+
+
+def test_cost_ratio_is_run_time_less_shared_setup_over_the_baselines_seed_by_seed():
+    rows = [
+        fake_row("scale", "sst2", "kd", 0, 0.8, seconds=110.0, setup=10.0),
+        fake_row("scale", "sst2", "pool", 0, 0.8, seconds=430.0, setup=30.0),  # a teacher fine-tuned here counts for nothing
+        fake_row("scale", "sst2", "kd", 1, 0.8, seconds=210.0, setup=10.0),
+        fake_row("scale", "sst2", "pool", 1, 0.8, seconds=510.0, setup=10.0),
+        fake_row("scale", "sst2", "kd", 2, 0.8),
+        fake_row("scale", "sst2", "pool", 2, 0.8, setup=None),  # not timed the same way: no ratio
+        fake_row("scale", "sst2", "pool", 3, 0.8),  # no KD row to divide by yet
+    ]
+    assert cost_ratios(rows, "scale", "sst2", "pool", "kd") == {0: pytest.approx(4.0), 1: pytest.approx(2.5)}
+
+
+def test_scale_table_comes_first_with_its_primary_comparison_holm_cost_and_ceiling(tmp_path):
+    config = scale_config(tmp_path)
+    quality = [fake_row("quality", task, method, seed, 0.8) for task in config.tasks for method in config.methods for seed in config.seeds]
+    rows = scale_rows("sst2", config.seeds) + scale_rows("rte", config.seeds)
+    write_report(config, quality + rows)
+    text = (tmp_path / "results.md").read_text()
+    assert text.index("- Seeds:") < text.index("## Synthesis at scale") < text.index("## Verdicts")
+    scale = section(text, "## Synthesis at scale")
+    assert "The primary comparison, named before the runs: **pool** against **kd, long**, on each task" in scale
+    verdicts, cost, ceiling = [block for block in scale.split("\n\n") if block.startswith("| ")]
+    body = [line.strip("| ").split(" | ") for line in verdicts.splitlines()[2:]]
+    # Per task: "kd, long", the pool and the ceiling against KD; the pool and the ceiling against "kd, long".
+    assert [row[:3] for row in body[:5]] == [
+        ["sst2", "kd, long", "student, plain KD"], ["sst2", "pool", "student, plain KD"], ["sst2", "**pool** (primary)", "kd, long"],
+        ["sst2", "ceiling", "student, plain KD"], ["sst2", "ceiling", "kd, long"],
+    ]
+    assert len(body) == 10 and "over the 10 comparisons below with two or more paired seeds (10 once every task has run)" in scale
+    assert body[1][3:5] == ["+1.1 [+0.7, +1.4]", "5"] and body[1][7] == "beats" and body[0][7] == "no difference shown"
+    # Holm over all 10 comparisons of both tasks, from the exact p-values.
+    score = {(row["task"], row["method"], row["seed"]): row["dev"]["score"] for row in rows}
+    exact = [
+        paired_p_value([(score[task, method, seed] - score[task, baseline, seed]) * 100 for seed in config.seeds])
+        for task in ("sst2", "rte")
+        for method, baseline in config.scale.comparisons()
+    ]
+    assert [row[5] for row in body] == [p_cell(p) for p in exact]
+    assert [row[6] for row in body] == [p_cell(p) for p in holm(exact)] and body[2][5:7] == ["0.009", "0.034"]
+    cost_body = [line.strip("| ").split(" | ") for line in cost.splitlines()[2:]]
+    assert cost_body[0] == ["sst2", "student, plain KD: run time in s", "90", "100", "110", "120", "130", "110 [90–130]"]
+    assert cost_body[2] == ["sst2", "pool", "4.33", "4.00", "3.73", "3.50", "3.31", "3.73 [3.31–4.33]"]  # (390 + 10 s) / (90 + 10 s)
+    header, _, *lines = ceiling.splitlines()
+    assert header == "| task | student, plain KD | pool | ceiling | ceiling − student, plain KD | pool − student, plain KD | recovered: mean [seed range] | seeds |"
+    # Gains over KD of 2.4, 2.1, 1.8, 2.3, 2.6 (ceiling) and 1.2, 0.9, 1.4, 0.7, 1.1 (pool): 1.06 / 2.24 = 47%, 30% to 78% by seed.
+    assert lines[0] == "| sst2 | 80.0 ± 0.0 | 81.1 ± 0.3 | 82.2 ± 0.3 | +2.2 [+1.9, +2.6] | +1.1 [+0.7, +1.4] | 47% [30%, 78%] | 5 |"
+    assert lines[1].startswith("| rte |")
+
+
+def test_scale_table_with_partial_rows_says_what_has_not_run(tmp_path):
+    config = scale_config(tmp_path)
+    write_report(config, [])
+    text = (tmp_path / "results.md").read_text()
+    assert "Not run yet: no rows for any of its tasks (sst2, rte)." in section(text, "## Synthesis at scale")
+    # sst2 stopped after seed 1 of KD and the pool, before the other methods; rte has not started.
+    write_report(config, scale_rows("sst2", [0, 1], methods=("kd", "pool")))
+    scale = section((tmp_path / "results.md").read_text(), "## Synthesis at scale")
+    assert "Not run yet: rte." in scale and "| rte |" not in scale
+    verdicts, cost, ceiling = [block for block in scale.split("\n\n") if block.startswith("| ")]
+    assert "| sst2 | pool | student, plain KD | +1.1 [-0.9, +3.0] | 2 | 0.090 | 0.090 | none yet (2 seeds; a verdict needs 5) |" in verdicts
+    assert "| sst2 | **pool** (primary) | kd, long | not run yet | 0 | – | – | not run yet |" in verdicts
+    assert "over the 1 comparisons below" in scale
+    assert "| sst2 | pool | 4.33 | 4.00 | – | – | – | 4.17 [4.00–4.33] |" in cost
+    assert ceiling.splitlines()[2] == "| sst2 | 80.0 ± 0.0 | 81.1 ± 0.2 | – | not run yet | not run yet | not run yet | 0 |"
+
+
+def test_adding_the_scale_table_runs_its_rows_alone_and_times_each(tmp_path, monkeypatch):
+    """A finished bench given a scale table runs the scale rows and nothing else: not the finished
+    rows whose teacher is not cached here (rte), nor, as twins, the rows from before rows kept their
+    setup time (sst2's plain KD, whose spec the scale table's repeats). Runs are faked: this is the
+    runner's bookkeeping."""
+    config = scale_config(tmp_path / "docs").model_copy(update={"seeds": [0, 1], "runs_dir": tmp_path / "runs"})
+    here = tmp_path / "teacher"
+    here.mkdir()
+    (here / "model.safetensors").write_bytes(b"weights")
+    finished = {}
+    for run in planned_runs(config.model_copy(update={"scale": None})):
+        teacher = {"teacher": teacher_weights(here), "teacher_path": str(here)} if run["task"] == "sst2" else {"teacher": "another machine"}
+        row = fake_row(run["table"], run["task"], run["method"], run["seed"], 0.8, setup=None)
+        finished[run_key(run)] = {**row, **teacher, "fingerprint": load_spec(run["spec"]).fingerprint()}
+    save_rows(config.output_dir / "results.json", finished, config)
+
+    def fake_summary(result, spec, commit):  # what summarise gives: no table, task, method or seed
+        measured = {key: value for key, value in fake_row("", "", "", 0, 0.81).items() if key not in ("table", "task", "method", "seed")}
+        return {**measured, "teacher": teacher_weights(here), "teacher_path": str(here), "fingerprint": spec.fingerprint()}
+
+    monkeypatch.setattr("sage.bench.runner.build", lambda spec, progress: SimpleNamespace(fit=lambda **options: None))
+    monkeypatch.setattr("sage.bench.runner.summarise", fake_summary)
+    messages = []
+    run_bench(config, say=messages.append)
+    scale_keys = [run_key(run) for run in planned_runs(config) if run["table"] == "scale"]
+    started = [message.split("] ")[1] for message in messages if "dev score" not in message]
+    assert started == [f"{key}: running" for key in scale_keys]  # nothing shared, nothing run again
+    rows = {run_key(row): row for row in json.loads((config.output_dir / "results.json").read_text())["rows"]}
+    assert {key: rows[key] for key in finished} == finished
+    assert all(rows[key]["setup_seconds"] == 10.0 for key in scale_keys)

@@ -3,7 +3,8 @@
 A bench config names tasks (each with its spec overrides), methods, ablation variants,
 seeds and shared overrides. Every (table, task, method, seed) becomes one run of the
 engine. Methods are the built-in baselines (``labels``, ``kd``, ``sage``) or any name with
-its own overrides; each is compared with every one of ``baselines``, seed by seed.
+its own overrides; each is compared with every one of ``baselines``, seed by seed. A
+``scale`` section adds a verdict table of its own methods and baselines, named before its runs.
 """
 
 from __future__ import annotations
@@ -50,6 +51,74 @@ def curve_method(method: str, size: int) -> str:
     return f"{method}, {size} examples"
 
 
+class Comparison(BaseModel):
+    """One method against one baseline, seed by seed."""
+
+    model_config = ConfigDict(extra="forbid")
+    method: str
+    baseline: str
+
+
+class ScaleTask(BaseModel):
+    """A task of the scale table: overrides for every method there, and for single methods on this
+    task alone (a ceiling's transfer rows, which the task's train split bounds)."""
+
+    model_config = ConfigDict(extra="forbid")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="on the bench's overrides of the task")
+    methods: dict[str, dict[str, Any]] = Field(default_factory=dict, description="method → overrides on this task alone")
+
+
+class ScaleConfig(BaseModel):
+    """A verdict table fixed before its runs: its own methods on some of the bench's tasks, each
+    against every baseline, with one primary comparison; each method's cost against
+    ``cost_baseline`` (plain KD); and a ``ceiling``, KD on real rows in place of synthetic ones."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(description="the section's heading")
+    notes: str = Field("", description="a reading of the table, kept with the config so that it survives regeneration")
+    tasks: dict[str, ScaleTask] = Field(min_length=1, description="tasks of the bench → their overrides here")
+    methods: dict[str, dict[str, Any]] = Field(min_length=2, description="name → overrides on the bench's base and the task's")
+    baselines: list[str] = Field(min_length=1, description="the methods every other one is compared with, seed by seed")
+    primary: Comparison = Field(description="the one comparison the table is for; the others are secondary")
+    cost_baseline: str = Field(description="the method whose whole-run time the others' is divided by")
+    ceiling: str | None = Field(None, description="the method that trains on real rows where the primary method has synthetic ones")
+
+    @model_validator(mode="after")
+    def _known_methods(self) -> ScaleConfig:
+        named = {
+            "baselines": self.baselines,
+            "primary.method": [self.primary.method],
+            "primary.baseline": [self.primary.baseline],
+            "cost_baseline": [self.cost_baseline],
+            "ceiling": [self.ceiling] if self.ceiling is not None else [],
+            **{f"tasks.{task}.methods": list(settings.methods) for task, settings in self.tasks.items()},
+        }
+        for where, names in named.items():
+            unknown = [name for name in names if name not in self.methods]
+            if unknown:
+                raise ValueError(f"scale.{where} {unknown} are not among scale.methods: {', '.join(self.methods)}")
+        if self.primary.baseline not in self.baselines:
+            raise ValueError(f"scale.primary.baseline {self.primary.baseline!r} is not among scale.baselines: {', '.join(self.baselines)}")
+        if self.primary.method in self.baselines:
+            raise ValueError(f"scale.primary.method {self.primary.method!r} is a baseline; the primary comparison sets a method against one")
+        if self.ceiling in (self.cost_baseline, self.primary.method):
+            raise ValueError(
+                f"scale.ceiling {self.ceiling!r} is also the cost baseline or the primary method; the ceiling is"
+                " measured against plain KD (cost_baseline) and recovered by the primary method, so it must be neither"
+            )
+        return self
+
+    def comparisons(self) -> list[tuple[str, str]]:
+        """The (method, baseline) pairs of each task, method by method: every method against every
+        baseline, but each pair of baselines once (the later one against the earlier)."""
+        return [
+            (method, baseline)
+            for method in self.methods
+            for index, baseline in enumerate(self.baselines)
+            if method not in self.baselines[: index + 1]
+        ]
+
+
 class BenchConfig(BaseModel):
     """What ``sage bench`` runs and where it writes."""
 
@@ -71,6 +140,7 @@ class BenchConfig(BaseModel):
     )
     ablation: AblationConfig | None = None
     curve: CurveConfig | None = None
+    scale: ScaleConfig | None = None
 
     @field_validator("tasks")
     @classmethod
@@ -101,6 +171,10 @@ class BenchConfig(BaseModel):
             unknown = [name for name in self.curve.methods if name not in self.methods]
             if unknown:
                 raise ValueError(f"curve.methods {unknown} are not among the methods: {', '.join(self.methods)}")
+        if self.scale is not None:
+            unknown = [task for task in self.scale.tasks if task not in self.tasks]
+            if unknown:
+                raise ValueError(f"scale.tasks {unknown} are not among the bench's tasks: {', '.join(self.tasks)}")
         return self
 
     @classmethod
@@ -130,6 +204,12 @@ def task_spec_data(config: BenchConfig, task: str) -> dict[str, Any]:
     return merge(merge(config.base, {"task": {"name": task}}), config.tasks[task])
 
 
+def scale_overrides(scale: ScaleConfig, task: str, method: str) -> dict[str, Any]:
+    """A scale run's overrides on the task's spec data: the scale task's, the method's, and the method's on that task."""
+    settings = scale.tasks[task]
+    return merge(merge(settings.overrides, scale.methods[method]), settings.methods.get(method, {}))
+
+
 def planned_runs(config: BenchConfig) -> list[dict[str, Any]]:
     """Every run the config asks for: its table, task, method or variant, seed and spec data."""
     runs = []
@@ -147,6 +227,9 @@ def planned_runs(config: BenchConfig) -> list[dict[str, Any]]:
             for size in curve.sizes
             for method in curve.methods
         ]
+    if config.scale is not None:
+        scale = config.scale
+        tables += [("scale", task, method, scale_overrides(scale, task, method)) for task in scale.tasks for method in scale.methods]
     # Task by task, so that one teacher is fine-tuned (or found in the cache) at a time; within a
     # task seed by seed, so that a bench stopped part-way holds complete pairs for the seeds it finished.
     for task_name in dict.fromkeys(task for _, task, _, _ in tables):

@@ -1,7 +1,9 @@
-"""Tables and plots of a bench: quality, SAGE against KD, convergence, synthetic data, ablation."""
+"""Tables and plots of a bench: the scale table's verdicts, cost and ceiling; quality, SAGE
+against KD, convergence, synthetic data, ablation."""
 
 from __future__ import annotations
 
+import math
 import statistics
 import warnings
 from collections import defaultdict
@@ -16,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from scipy import stats  # noqa: E402
 
 import sage.tasks  # noqa: E402
-from sage.bench.config import CurveConfig, curve_method, merge, task_spec_data  # noqa: E402
+from sage.bench.config import CurveConfig, ScaleConfig, curve_method, merge, task_spec_data  # noqa: E402
 from sage.spec.file import load_spec  # noqa: E402
 
 METHOD_NAMES = {"labels": "student, labels only", "kd": "student, plain KD", "sage": "student, SAGE"}
@@ -56,6 +58,15 @@ def task_header(task: str) -> str:
 
 def scores(rows: Rows, table: str, task: str, method: str) -> list[float]:
     return [row["dev"]["score"] for row in rows if (row["table"], row["task"], row["method"]) == (table, task, method)]
+
+
+def seed_rows(rows: Rows, table: str, task: str, method: str) -> dict[int, dict[str, Any]]:
+    """A method's rows on a task, by seed: what paired differences are taken between."""
+    return {row["seed"]: row for row in rows if (row["table"], row["task"], row["method"]) == (table, task, method)}
+
+
+def seed_scores(rows: Rows, table: str, task: str, method: str) -> dict[int, float]:
+    return {seed: row["dev"]["score"] for seed, row in seed_rows(rows, table, task, method).items()}
 
 
 def teacher_scores(rows: Rows, task: str) -> list[float]:
@@ -101,17 +112,47 @@ def retained_cell(values: Sequence[float], teacher: float | None) -> str:
     return f"{cell(values)} ({100 * statistics.fmean(values) / teacher:.0f}%)"
 
 
+def _t_test(differences: Sequence[float]) -> Any:
+    """scipy's one-sample t-test of per-seed differences against 0 (two or more of them)."""
+    with warnings.catch_warnings():
+        # Differences (nearly) alike across seeds make scipy warn of precision loss; the interval
+        # it returns is still right (zero width), and the warning would only clutter the report.
+        warnings.filterwarnings("ignore", message="Precision loss", category=RuntimeWarning)
+        return stats.ttest_1samp(differences, 0.0)
+
+
 def paired_difference(differences: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
     """Mean of per-seed differences and its two-sided t confidence interval (nan bounds for one seed)."""
     mean = statistics.fmean(differences)
     if len(differences) < 2:
         return mean, float("nan"), float("nan")
-    with warnings.catch_warnings():
-        # Differences (nearly) alike across seeds make scipy warn of precision loss; the interval
-        # it returns is still right (zero width), and the warning would only clutter the report.
-        warnings.filterwarnings("ignore", message="Precision loss", category=RuntimeWarning)
-        interval = stats.ttest_1samp(differences, 0.0).confidence_interval(confidence)
+    interval = _t_test(differences).confidence_interval(confidence)
     return mean, float(interval.low), float(interval.high)
+
+
+def paired_p_value(differences: Sequence[float]) -> float:
+    """The two-sided paired t-test's p (nan for one seed). Differences all zero, from two methods
+    that scored alike on every seed, give 1: no sign of a difference (scipy's t is 0/0 there)."""
+    if len(differences) < 2:
+        return float("nan")
+    if not any(differences):
+        return 1.0
+    return float(_t_test(differences).pvalue)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the order given: the i-th smallest of m (from 0) times
+    m - i, raised to the largest before it so that the order is kept, at most 1."""
+    adjusted, largest = [0.0] * len(p_values), 0.0
+    for rank, index in enumerate(sorted(range(len(p_values)), key=lambda i: p_values[i])):
+        largest = max(largest, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = largest
+    return adjusted
+
+
+def difference_cell(mean: float, low: float, high: float, seeds: int) -> str:
+    """``mean [low, high]`` of a paired difference; the mean alone from one seed."""
+    return f"{mean:+.1f} [{low:+.1f}, {high:+.1f}]" if seeds > 1 else f"{mean:+.1f}"
 
 
 def verdict(low: float, high: float, seeds: int) -> str:
@@ -131,18 +172,184 @@ def paired_table(rows: Rows, tasks: Sequence[str], methods: Sequence[str], basel
     header = ["task", "method", f"− {METHOD_NAMES.get(baseline, baseline)}: mean [95% CI]", "seeds", "verdict"]
     body = []
     for task in tasks:
-        reference = {row["seed"]: row["dev"]["score"] for row in rows if (row["table"], row["task"], row["method"]) == ("quality", task, baseline)}
+        reference = seed_scores(rows, "quality", task, baseline)
         for method in methods:
             if method == baseline:
                 continue
-            chosen = {row["seed"]: row["dev"]["score"] for row in rows if (row["table"], row["task"], row["method"]) == ("quality", task, method)}
+            chosen = seed_scores(rows, "quality", task, method)
             seeds = sorted(set(chosen) & set(reference))
             if not seeds:
                 continue
             mean, low, high = paired_difference([(chosen[s] - reference[s]) * 100 for s in seeds])
-            interval = f"{mean:+.1f} [{low:+.1f}, {high:+.1f}]" if len(seeds) > 1 else f"{mean:+.1f}"
+            interval = difference_cell(mean, low, high, len(seeds))
             body.append([task, METHOD_NAMES.get(method, method), interval, str(len(seeds)), verdict(low, high, len(seeds))])
     return markdown_table(header, body)
+
+
+def p_cell(p: float) -> str:
+    if math.isnan(p):
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def spread_cell(values: Sequence[float], digits: int) -> str:
+    """``median [min–max]`` of a method's per-seed values; "–" where it has none yet."""
+    if not values:
+        return "–"
+    return f"{statistics.median(values):.{digits}f} [{min(values):.{digits}f}–{max(values):.{digits}f}]"
+
+
+def run_seconds(row: dict[str, Any]) -> float | None:
+    """A run's own wall time: the whole run less the setup every method of its task shares (the
+    teacher fine-tuned or loaded, its outputs on train and dev). None for a row from before rows
+    kept their setup time."""
+    if "setup_seconds" not in row:
+        return None
+    return row["total_seconds"] - row["setup_seconds"]
+
+
+def cost_ratios(rows: Rows, table: str, task: str, method: str, baseline: str) -> dict[int, float]:
+    """``method``'s run time over ``baseline``'s, seed by seed, where both were timed."""
+    chosen, reference = seed_rows(rows, table, task, method), seed_rows(rows, table, task, baseline)
+    ratios = {}
+    for seed in sorted(set(chosen) & set(reference)):
+        own, theirs = run_seconds(chosen[seed]), run_seconds(reference[seed])
+        if own is not None and theirs:
+            ratios[seed] = own / theirs
+    return ratios
+
+
+def scale_verdict_table(rows: Rows, scale: ScaleConfig, tasks: Sequence[str]) -> tuple[str, int]:
+    """Per task, method and baseline: the mean paired difference × 100 with its 95% t interval, the
+    paired t-test's p, and that p adjusted by Holm-Bonferroni over every comparison of the table
+    with two or more paired seeds (how many is returned with the table)."""
+    differences = {}
+    for task in tasks:
+        for method, baseline in scale.comparisons():
+            chosen, reference = seed_scores(rows, "scale", task, method), seed_scores(rows, "scale", task, baseline)
+            differences[task, method, baseline] = [(chosen[s] - reference[s]) * 100 for s in sorted(set(chosen) & set(reference))]
+    tested = [key for key, values in differences.items() if len(values) > 1]
+    adjusted = dict(zip(tested, holm([paired_p_value(differences[key]) for key in tested])))
+    header = ["task", "method", "against", "difference × 100: mean [95% CI]", "seeds", "p", "Holm p", "verdict"]
+    body = []
+    for (task, method, baseline), values in differences.items():
+        name = METHOD_NAMES.get(method, method)
+        if (method, baseline) == (scale.primary.method, scale.primary.baseline):
+            name = f"**{name}** (primary)"
+        against = METHOD_NAMES.get(baseline, baseline)
+        if not values:
+            body.append([task, name, against, "not run yet", "0", "–", "–", "not run yet"])
+            continue
+        mean, low, high = paired_difference(values)
+        body.append([
+            task, name, against, difference_cell(mean, low, high, len(values)), str(len(values)),
+            p_cell(paired_p_value(values)), p_cell(adjusted.get((task, method, baseline), float("nan"))), verdict(low, high, len(values)),
+        ])
+    return markdown_table(header, body), len(tested)
+
+
+def scale_cost_table(rows: Rows, scale: ScaleConfig, tasks: Sequence[str], seeds: Sequence[int]) -> str:
+    """Each method's run time over the cost baseline's, seed by seed, then the median and range over
+    seeds; the cost baseline's own row gives its run time in seconds."""
+    header = ["task", "method", *(f"seed {seed}" for seed in seeds), "median [range]"]
+    baseline = scale.cost_baseline
+    body = []
+    for task in tasks:
+        timed = {seed: run_seconds(row) for seed, row in seed_rows(rows, "scale", task, baseline).items()}
+        seconds = {seed: value for seed, value in timed.items() if value is not None}
+        cells = [f"{seconds[seed]:.0f}" if seed in seconds else "–" for seed in seeds]
+        body.append([task, f"{METHOD_NAMES.get(baseline, baseline)}: run time in s", *cells, spread_cell(list(seconds.values()), 0)])
+        for method in scale.methods:
+            if method == baseline:
+                continue
+            ratios = cost_ratios(rows, "scale", task, method, baseline)
+            cells = [f"{ratios[seed]:.2f}" if seed in ratios else "–" for seed in seeds]
+            body.append([task, METHOD_NAMES.get(method, method), *cells, spread_cell(list(ratios.values()), 2)])
+    return markdown_table(header, body)
+
+
+def recovered_cell(pool_gains: Sequence[float], ceiling_gains: Sequence[float]) -> str:
+    """(pool − KD) / (ceiling − KD) from the mean gains, with the range of the per-seed ratios over
+    the seeds where the ceiling gained (elsewhere the ratio has no meaning)."""
+    if not ceiling_gains:
+        return "not run yet"
+    if statistics.fmean(ceiling_gains) <= 0:
+        return "– (no ceiling gain over KD)"
+    share = statistics.fmean(pool_gains) / statistics.fmean(ceiling_gains)
+    per_seed = [pool / ceiling for pool, ceiling in zip(pool_gains, ceiling_gains) if ceiling > 0]
+    return f"{share:.0%} [{min(per_seed):.0%}, {max(per_seed):.0%}]"
+
+
+def scale_ceiling_table(rows: Rows, scale: ScaleConfig, tasks: Sequence[str]) -> str:
+    """Per task: plain KD, the primary method and the ceiling, their gains over KD paired by seed,
+    and how much of the ceiling's gain the primary method recovers."""
+    kd, pool, ceiling = scale.cost_baseline, scale.primary.method, scale.ceiling
+    names = {method: METHOD_NAMES.get(method, method) for method in (kd, pool, ceiling)}
+    header = [
+        "task", *names.values(), f"{names[ceiling]} − {names[kd]}", f"{names[pool]} − {names[kd]}",
+        "recovered: mean [seed range]", "seeds",
+    ]
+    body = []
+    for task in tasks:
+        by_method = {method: seed_scores(rows, "scale", task, method) for method in names}
+        seeds = sorted(set(by_method[kd]) & set(by_method[pool]) & set(by_method[ceiling]))
+        gains = {method: [(by_method[method][s] - by_method[kd][s]) * 100 for s in seeds] for method in (ceiling, pool)}
+        differences = [difference_cell(*paired_difference(gains[m]), len(seeds)) if seeds else "not run yet" for m in (ceiling, pool)]
+        body.append([
+            task, *(cell(list(by_method[method].values())) for method in names), *differences,
+            recovered_cell(gains[pool], gains[ceiling]), str(len(seeds)),
+        ])
+    return markdown_table(header, body)
+
+
+def scale_section(rows: Rows, scale: ScaleConfig, seeds: Sequence[int]) -> list[str]:
+    """The scale table's verdicts, cost and ceiling, for the tasks it has rows of; the others "not run yet"."""
+    ran = [task for task in scale.tasks if any((row["table"], row["task"]) == ("scale", task) for row in rows)]
+    waiting = [task for task in scale.tasks if task not in ran]
+    method, baseline = (METHOD_NAMES.get(m, m) for m in (scale.primary.method, scale.primary.baseline))
+    names = [METHOD_NAMES.get(m, m) for m in scale.methods if m not in scale.baselines]
+    sections = [
+        f"## {scale.title}",
+        f"The primary comparison, named before the runs: **{method}** against **{baseline}**, on each task;"
+        f" every other row is secondary. Tasks: {', '.join(scale.tasks)}. Methods: {'; '.join(names)}; each is"
+        f" compared with the baselines {'; '.join(METHOD_NAMES.get(m, m) for m in scale.baselines)}, and each"
+        " baseline with those before it.",
+    ]
+    notes = [scale.notes.strip()] if scale.notes.strip() else []
+    if not ran:
+        return [*sections, f"Not run yet: no rows for any of its tasks ({', '.join(waiting)}).", *notes]
+    verdicts, tested = scale_verdict_table(rows, scale, ran)
+    planned = len(scale.tasks) * len(scale.comparisons())
+    sections += [
+        "Seed s of every method shares its student initialisation and its real batches with seed s of each"
+        " baseline. Each row is the mean per-seed difference in dev score × 100 with its 95% t interval, and the"
+        f" paired t-test's two-sided p; the Holm p adjusts it (Holm-Bonferroni) over the {tested} comparisons"
+        f" below with two or more paired seeds ({planned} once every task has run). The verdict follows from the"
+        f" unadjusted interval alone, from {VERDICT_SEEDS} seeds on, as in the tables further down; a secondary"
+        " row is borne out only where its Holm p is small too."
+        + (f" Not run yet: {', '.join(waiting)}." if waiting else ""),
+        verdicts,
+        f"### Cost: whole-run wall time against {METHOD_NAMES.get(scale.cost_baseline, scale.cost_baseline)}",
+        "Each run's wall time, less the setup every method of a task shares (the teacher fine-tuned or loaded,"
+        " its outputs on train and dev computed or read from the cache), over that of"
+        f" {METHOD_NAMES.get(scale.cost_baseline, scale.cost_baseline)} on the same task and seed; then the median"
+        " and range over seeds. It counts making, labelling and scoring synthetic points, and the teacher"
+        " labelling transfer rows, which are cached after a task's first run on a machine, so that a ceiling's"
+        " first seed alone pays for them. A run resumed from its checkpoint counts its last session alone, and a"
+        " row made before rows kept their setup time has no ratio (–).",
+        scale_cost_table(rows, scale, ran, seeds),
+    ]
+    if scale.ceiling is not None:
+        ceiling = METHOD_NAMES.get(scale.ceiling, scale.ceiling)
+        sections += [
+            f"### The real-data ceiling: {ceiling}",
+            f"The ceiling, {ceiling}, trains plain KD on real train rows beyond the students' subset, labelled by the"
+            f" teacher, in place of {method}'s synthetic points. Recovered is ({method} − KD) / (ceiling − KD), from the"
+            " mean gains over the seeds all three have, with the range of the per-seed ratios over the seeds"
+            " where the ceiling gained.",
+            scale_ceiling_table(rows, scale, ran),
+        ]
+    return [*sections, *notes]
 
 
 def convergence_table(rows: Rows, tasks: Sequence[str], methods: Sequence[str]) -> str:
@@ -209,7 +416,7 @@ def curve_table(rows: Rows, curve: CurveConfig) -> str:
             seeds &= set(paired)
             if len(paired) > 1:
                 mean, low, high = paired_difference([(by_method[method][s] - by_method[reference][s]) * 100 for s in paired])
-                differences.append(f"{mean:+.1f} [{low:+.1f}, {high:+.1f}] ({verdict(low, high, len(paired))})")
+                differences.append(f"{difference_cell(mean, low, high, len(paired))} ({verdict(low, high, len(paired))})")
             else:
                 differences.append("–")
         body.append([str(size), *(cell(list(by_method[m].values())) for m in curve.methods), *differences, str(len(seeds))])
@@ -305,6 +512,7 @@ def write_report(config, rows: Rows) -> None:
                 else []
             ),
         ]),
+        *(scale_section(rows, config.scale, config.seeds) if config.scale is not None else []),
         "## Verdicts: each method against the baselines, paired by seed",
         "Seed s of every method shares its student initialisation and its real batches, in the same order, with seed s"
         " of the baseline. Cells are the mean per-seed difference in dev score × 100 with its 95% t interval; the verdict"

@@ -9,10 +9,10 @@ Teachers are shared through the engine's teacher cache: one fine-tune per task, 
 the seed or variant.
 
 Seed s of every method is compared with seed s of the baselines, so those rows (a pair group:
-one task and seed) must share one teacher. A teacher fine-tuned again on another machine need
-not have the same weights, so the rows of a group left unfinished by an earlier session run
-again unless their teacher's weights are those of the teacher cached here; a finished group is
-kept as it is.
+one task and seed, of the scale table or of the other tables) must share one teacher. A teacher
+fine-tuned again on another machine need not have the same weights, so the rows of a group left
+unfinished by an earlier session run again unless their teacher's weights are those of the
+teacher cached here; a finished group is kept as it is.
 """
 
 from __future__ import annotations
@@ -61,7 +61,11 @@ def summarise(result, spec, commit: str) -> dict[str, Any]:
         "epochs": result.metrics["epochs"],
         "epochs_to_agreement": epochs_to_agreement(result.history),
         "train_seconds": result.metrics["train_seconds"],
+        # The whole run, and the part of it every method of a task shares (the teacher fine-tuned or
+        # loaded, and its outputs on train and dev computed or read from the cache): the report's
+        # cost is the difference, which a teacher fine-tuned in the run does not distort.
         "total_seconds": result.metrics["total_seconds"],
+        "setup_seconds": result.metrics["setup_seconds"],
         "train_examples": result.metrics["train_examples"],
         "synthetic_epochs": result.metrics["synthetic_epochs"],
         "synthetic_examples_trained": result.metrics["synthetic_examples_trained"],
@@ -84,9 +88,11 @@ def teacher_weights(folder: Path) -> str:
     return folder_fingerprint(folder, "*.safetensors")
 
 
-def pair_group(run: Mapping[str, Any]) -> tuple[str, int]:
-    """The rows whose per-seed differences are taken together, and so must share a teacher."""
-    return run["task"], run["seed"]
+def pair_group(run: Mapping[str, Any]) -> tuple[str, str, int]:
+    """The rows whose per-seed differences are taken together, and so must share a teacher. The
+    scale table is compared within itself alone, so adding it to a finished bench leaves the other
+    tables' groups finished (and their rows as they are, whatever teacher is cached here)."""
+    return "scale" if run["table"] == "scale" else "others", run["task"], run["seed"]
 
 
 class TeachersHere:
@@ -136,7 +142,7 @@ def run_bench(config: BenchConfig, say: Callable[[str], None] = print, report_on
     # Every spec is resolved before the first run, so that a bad one stops the bench before hours of work.
     specs = [load_spec(run["spec"], [f"output_dir={config.runs_dir / run_key(run).replace('/', '-')}"]) for run in plan]
     current = {run_key(run): spec.fingerprint() for run, spec in zip(plan, specs)}
-    groups: dict[tuple[str, int], list[str]] = {}
+    groups: dict[tuple[str, str, int], list[str]] = {}
     for run in plan:
         groups.setdefault(pair_group(run), []).append(run_key(run))
 
@@ -152,7 +158,8 @@ def run_bench(config: BenchConfig, say: Callable[[str], None] = print, report_on
             continue
         label = f"[{number}/{len(plan)}] {key}"
         twin = by_fingerprint.get(current[key])
-        if twin is not None and teachers_here.distilled(twin):
+        # A row from before rows kept their setup time is not shared: its cost could not be compared.
+        if twin is not None and "setup_seconds" in twin and teachers_here.distilled(twin):
             say(f"{label}: same spec as an earlier run, shared")
             summary = {k: v for k, v in twin.items() if k not in ("table", "task", "method", "seed")}
         else:
