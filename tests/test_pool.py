@@ -54,17 +54,19 @@ def test_divergence_selection_picks_the_candidates_the_student_disagrees_with_mo
     context = make_context()
     pool = built_pool(context)
     student = PooledLinear(context.real.dim, seed=7)
-    chosen, stats = choose(pool, 100, "divergence", student, context, "divergence", None, 1.0, 1.0, np.random.default_rng(0))
+    chosen, outputs, stats = choose(pool, 100, "divergence", student, context, "divergence", None, 1.0, 1.0, np.random.default_rng(0))
     with torch.no_grad():
-        scores = divergence(student(*pool.vectors.batch(torch.arange(len(pool)))), pool.teacher).numpy()
+        everyone = student(*pool.vectors.batch(torch.arange(len(pool))))
+    scores = divergence(everyone, pool.teacher).numpy()
+    torch.testing.assert_close(outputs, everyone[torch.as_tensor(chosen)])  # the chosen's, in their order
     assert len(chosen) == 100 and len(set(chosen.tolist())) == 100
     # The chosen are the 100 highest: none left out scores above the lowest chosen.
     assert scores[np.setdiff1d(np.arange(len(pool)), chosen)].max() <= scores[chosen].min()
     assert stats["chosen_score"] > stats["pool_score"]
 
-    random, _ = choose(pool, 100, "random", student, context, "divergence", None, 1.0, 1.0, np.random.default_rng(0))
-    assert scores[random].mean() < scores[chosen].mean()
-    sampled, _ = choose(pool, 100, "sample", student, context, "divergence", None, 1.0, 0.5, np.random.default_rng(0))
+    random, no_outputs, _ = choose(pool, 100, "random", student, context, "divergence", None, 1.0, 1.0, np.random.default_rng(0))
+    assert scores[random].mean() < scores[chosen].mean() and no_outputs is None
+    sampled, _, _ = choose(pool, 100, "sample", student, context, "divergence", None, 1.0, 0.5, np.random.default_rng(0))
     assert scores[random].mean() < scores[sampled].mean() < scores[chosen].mean()
 
 
@@ -72,7 +74,7 @@ def test_a_scored_fraction_chooses_among_the_scored_only(make_context):
     context = make_context()
     pool = built_pool(context)
     student = PooledLinear(context.real.dim, seed=7)
-    chosen, stats = choose(pool, 10_000, "divergence", student, context, "divergence", None, 0.25, 1.0, np.random.default_rng(0))
+    chosen, _, stats = choose(pool, 10_000, "divergence", student, context, "divergence", None, 0.25, 1.0, np.random.default_rng(0))
     assert stats["n_scored"] == len(chosen) == int(np.ceil(0.25 * len(pool)))
 
 

@@ -121,8 +121,9 @@ def choose(
     score_fraction: float,
     temperature: float,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Indices of the ``count`` candidates to train on this epoch, and what the choice saw.
+) -> tuple[np.ndarray, torch.Tensor | None, dict[str, Any]]:
+    """Indices of the ``count`` candidates to train on this epoch (sorted), the student's outputs
+    on them where the choice computed them (None for ``random``), and what the choice saw.
 
     ``divergence`` scores a ``score_fraction`` of the pool (drawn from ``rng``) by the student's
     disagreement with the teacher (``rank_by``, as the hard set is ranked) and takes the highest;
@@ -133,7 +134,7 @@ def choose(
     """
     if select == "random":
         chosen = rng.choice(len(pool), min(count, len(pool)), replace=False)
-        return np.sort(chosen).astype(np.int64), {"n_scored": 0}
+        return np.sort(chosen).astype(np.int64), None, {"n_scored": 0}
     scored = np.arange(len(pool), dtype=np.int64)
     if score_fraction < 1:
         scored = np.sort(rng.choice(len(pool), math.ceil(score_fraction * len(pool)), replace=False)).astype(np.int64)
@@ -153,7 +154,8 @@ def choose(
         "pool_score": float(scores.mean()) if len(scores) else 0.0,  # the rank_by measure, over the scored
         "chosen_score": float(scores[order].mean()) if len(order) else 0.0,
     }
-    return np.sort(scored[order]), stats
+    order = np.sort(order)  # scored is sorted, so the chosen come back in pool order
+    return scored[order], student_outputs[torch.as_tensor(order, device=student_outputs.device)], stats
 
 
 __all__ = ["CandidatePool", "Select", "choose", "split_count"]

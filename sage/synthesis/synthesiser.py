@@ -42,6 +42,18 @@ class SyntheticSet:
 
 
 @dataclass
+class Points:
+    """An epoch's points before they are described: from the strategy, or chosen from the pool."""
+
+    vectors: VectorSet
+    teacher: torch.Tensor  # the teacher's outputs on them
+    parents: np.ndarray
+    stats: dict[str, Any]
+    coordinates: np.ndarray | None = None  # in the strategy's map, if it has one
+    student: torch.Tensor | None = None  # the student's outputs on them, where the choice computed them
+
+
+@dataclass
 class PoolSettings:
     """How a run's candidate pool is made and chosen from (the spec's ``synthesis`` section)."""
 
@@ -117,9 +129,9 @@ class Synthesiser:
         hard, anchors = self.anchors(scores)
         count = math.ceil(self.share * len(scores))
         made = self._from_pool(count, student) if self.pool is not None else self._around(anchors, count, student)
-        vectors, teacher, parents, points, stats = made
+        vectors, teacher, parents = made.vectors, made.teacher, made.parents
         self.epochs += 1
-        stats = {"n_hard": len(hard), "n_synthetic": len(parents), **stats}
+        stats = {"n_hard": len(hard), "n_synthetic": len(parents), **made.stats}
 
         # Diagnostics describe the float32 vectors the student will train on.
         started = time.perf_counter()
@@ -131,14 +143,14 @@ class Synthesiser:
                 context.teacher_outputs,
                 teacher,
                 student_outputs,
-                predict(student, vectors, context.batch_size),
+                predict(student, vectors, context.batch_size) if made.student is None else made.student,
                 context.temperature,
             )
         stats |= hard_clustering(context.space, hard)
         stats["diagnostics_s"] = time.perf_counter() - started
-        return SyntheticSet(vectors, teacher, parents, hard, scores, points, stats)
+        return SyntheticSet(vectors, teacher, parents, hard, scores, made.coordinates, stats)
 
-    def _around(self, anchors: np.ndarray, count: int, student: Body) -> tuple[VectorSet, torch.Tensor, np.ndarray, np.ndarray | None, dict[str, Any]]:
+    def _around(self, anchors: np.ndarray, count: int, student: Body) -> Points:
         """``count`` new points around ``anchors`` from the strategy, labelled by the teacher."""
         context = self.context
         started = time.perf_counter()
@@ -151,22 +163,24 @@ class Synthesiser:
         elif teacher is None:
             teacher = predict(context.teacher, proposal.vectors, context.batch_size)
         stats = {**proposal.stats, "strategy_s": strategy_seconds, "teacher_label_s": time.perf_counter() - started}
-        return proposal.vectors, teacher, proposal.parents, proposal.points, stats
+        return Points(proposal.vectors, teacher, proposal.parents, stats, proposal.points)
 
-    def _from_pool(self, count: int, student: Body) -> tuple[VectorSet, torch.Tensor, np.ndarray, None, dict[str, Any]]:
+    def _from_pool(self, count: int, student: Body) -> Points:
         """``count`` candidates of the pool, made first when the epoch calls for it, chosen by the settings."""
         settings, pool = self.pool_settings, self.pool
         stats: dict[str, Any] = {"pool_built": 0}
         if pool.vectors is None or (settings.refresh is not None and self.epochs % settings.refresh == 0):
             stats |= pool.build(self.context, student)
         started = time.perf_counter()
-        chosen, choice = choose(
+        chosen, student_outputs, choice = choose(
             pool, count, settings.select, student, self.context, self.rank_by, self.loss_fn,
             settings.score_fraction, settings.temperature, settings.rng,
         )
         index = torch.as_tensor(chosen, device=pool.vectors.device)
         stats |= choice | {"n_pool": len(pool), "select_s": time.perf_counter() - started}
-        return pool.vectors.select(index), pool.teacher[index.to(pool.teacher.device)], pool.parents[chosen], None, stats
+        teacher = pool.teacher[index.to(pool.teacher.device)]
+        # The choice's own predictions describe the chosen points: no second pass of the student.
+        return Points(pool.vectors.select(index), teacher, pool.parents[chosen], stats, student=student_outputs)
 
     def state_dict(self) -> dict[str, Any]:
         """The strategies' state and the pool; the anchors' draws come from the run's streams, kept with them."""
