@@ -217,9 +217,8 @@ def start(spec: SageSpec, folder: RunFolder, cluster: Cluster, inputs: Inputs, p
         synthetic_dropout = run_streams.global_torch(cluster.stream_name(streams.SYNTHETIC_DROPOUT), device)
     if spec.uses_synthetic_data and cluster.is_main:  # rank 0 alone synthesises
         synthesiser = _synthesiser(spec, loss_fn, run_streams)
-        context = _synthesis_context(
-            spec, teacher, train, transfer_split, inputs, task, loss_fn, batch, run_streams, device, progress
-        )
+        searched = transfer_split if any(strategy.needs_transfer for strategy in synthesiser.strategies) else None
+        context = _synthesis_context(spec, teacher, train, searched, inputs, task, loss_fn, batch, run_streams, device, progress)
         synthesiser.prepare(context, train.labels)  # may start fitting a projection now
     # Batches vary in length, so the compiled graph is built for dynamic shapes.
     inference = torch.compile(student, dynamic=True) if schedule.compile else student
@@ -269,7 +268,7 @@ def _synthesis_context(
     progress: bool,
 ) -> SynthesisContext:
     """What stays fixed for the run's synthesis: the training examples, the space neighbours are
-    searched in, the teacher, the transfer rows (for strategies that search them), and the
+    searched in, the teacher, the transfer rows (``transfer``: given when a strategy searches them), and the
     strategy's own streams, projector and sampler."""
 
     def in_space(split: CachedSplit, name: str) -> np.ndarray:
@@ -279,8 +278,7 @@ def _synthesis_context(
         return split.vectors.pooled().cpu().numpy()
 
     pooled = train.vectors.pooled().cpu().numpy()
-    space = in_space(train, "train") if spec.synthesis.space == "teacher" else pooled
-    searched = transfer is not None and any(strategy.needs_transfer for strategy, _ in spec.synthesis.strategies().values())
+    space = pooled if spec.synthesis.space == "interface" else in_space(train, "train")
     return SynthesisContext(
         real=train.vectors,
         pooled=pooled,
@@ -302,5 +300,5 @@ def _synthesis_context(
         max_length=spec.task.max_length,
         transfer=transfer.vectors if transfer is not None else None,
         transfer_teacher=transfer.teacher if transfer is not None else None,
-        transfer_space=in_space(transfer, "transfer") if searched else None,
+        transfer_space=in_space(transfer, "transfer") if transfer is not None else None,
     )

@@ -74,9 +74,7 @@ class CandidatePool:
             first = (first + count) % n
             strategy_seconds += time.perf_counter() - started
             started = time.perf_counter()
-            labels = proposal.teacher
-            if labels is None:
-                labels = predict(context.teacher, proposal.vectors, context.batch_size) if len(proposal.parents) else context.teacher_outputs[:0]
+            labels = proposal.labelled(context)
             label_seconds += time.perf_counter() - started
             vectors.append(proposal.vectors.to(context.real.device))
             teacher.append(labels.to(context.teacher_outputs.device))

@@ -157,11 +157,7 @@ class Synthesiser:
         proposal = self.strategy.propose(anchors, count, student)
         strategy_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        teacher = proposal.teacher
-        if teacher is None and len(proposal.parents) == 0:
-            teacher = context.teacher_outputs[:0]
-        elif teacher is None:
-            teacher = predict(context.teacher, proposal.vectors, context.batch_size)
+        teacher = proposal.labelled(context)
         stats = {**proposal.stats, "strategy_s": strategy_seconds, "teacher_label_s": time.perf_counter() - started}
         return Points(proposal.vectors, teacher, proposal.parents, stats, proposal.points)
 

@@ -33,6 +33,7 @@ import torch
 
 from sage.models.body import Body
 from sage.tasks.task import Task
+from sage.training import predict
 from sage.vectors import VectorSet
 
 
@@ -63,7 +64,7 @@ class SynthesisContext:
     max_length: int = 64
     # For strategies that search real text (``retrieve``): the teacher-labelled transfer rows
     # (``task.transfer``, ``task.unlabelled``) at the interface, the teacher's outputs on them,
-    # and their points in ``space``. None when the task has none.
+    # and their points in ``space``. None unless a strategy of the run searches them.
     transfer: VectorSet | None = None
     transfer_teacher: torch.Tensor | None = None
     transfer_space: np.ndarray | None = None
@@ -83,6 +84,15 @@ class Proposal:
     teacher: torch.Tensor | None = None  # the teacher's outputs on ``vectors``, if the strategy computed them
     points: np.ndarray | None = None  # the new points in the strategy's map (see Strategy.map_embedding)
     stats: dict[str, Any] = field(default_factory=dict)  # extra history columns: seconds, counts, diagnostics
+
+    def labelled(self, context: SynthesisContext) -> torch.Tensor:
+        """The teacher's outputs on the sequences: the strategy's own, or one pass of the teacher
+        in its inference batches."""
+        if self.teacher is not None:
+            return self.teacher
+        if not len(self.parents):
+            return context.teacher_outputs[:0]
+        return predict(context.teacher, self.vectors, context.batch_size)
 
 
 class Strategy(ABC):
