@@ -115,16 +115,17 @@ def teacher_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def deep_interface_run(tmp_path_factory, teacher_cache):
-    """A run with its interface at block 2, scored on 50 held-out train rows, with mixup synthesis
-    (cheap) and every built-in callback, plus a user's callback registered in tests/recorder.py."""
+    """A run of the tiny random teacher with its interface at block 2 (a student of its blocks 2
+    and 3), scored on 50 held-out train rows, with mixup synthesis (cheap) and every built-in
+    callback, plus a user's callback registered in tests/recorder.py."""
     import sage
     import recorder  # registers the recorder callback
-    from tiny import tiny_spec
+    from tiny import fast_spec
 
-    spec = tiny_spec(
+    spec = fast_spec(
         tmp_path_factory.mktemp("deep"),
-        task={"holdout": 50},
         teacher={"interface_layer": 2},
+        student={"name": "truncated", "layers": [2, 3]},
         synthesis={"name": "mixup"},
     )
     spec["callbacks"] = [{"name": name} for name in ("progress", "history", "tensorboard", "logging", "recorder")]

@@ -18,6 +18,7 @@ from sage.bench.report import cost_ratios, holm, p_cell, paired_difference, pair
 from sage.bench.runner import pair_group, run_bench, run_key, save_rows, teacher_weights
 from sage.models.precision import resolve_precision
 from sage.spec.file import load_spec
+from tiny import random_teacher
 
 pytestmark = pytest.mark.slow
 
@@ -32,8 +33,11 @@ def config(tmp_path_factory):
             "runs_dir": str(root / "runs"),
             "command": "pytest tests/test_bench.py",
             "seeds": [0, 1],
+            # The runner's bookkeeping, not learning: teachers fine-tuned from the tiny random one
+            # (tests/families.py) in a fraction of MiniLM's time.
             "base": {
-                "teacher": {"finetune": {"epochs": 1, "batch_size": 16}},
+                "teacher": {"finetune": {"epochs": 1, "batch_size": 16, "backbone": str(random_teacher())}},
+                "student": {"name": "truncated", "layers": [0, 2]},
                 "projector": {"name": "umap", "n_neighbors": 10},
                 "schedule": {"max_epochs": 2, "batch_size": 16},
                 "device": "cpu",
