@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import torch
@@ -89,8 +90,13 @@ def test_a_run_killed_mid_epoch_and_resumed_ends_as_an_uninterrupted_run(tmp_pat
     with pytest.raises(RunFolderError, match="--resume to continue an unfinished run"):
         sage.build(spec_file, progress=False).fit()
 
+    # The killed process's time past its setup, to the end of epoch 2: the resumed run counts it.
+    earlier = torch.load(run_dir / "checkpoint" / "state.pt", weights_only=True)["record"]["seconds"]
+    started = time.perf_counter()
     resumed = sage.build(spec_file, progress=False).fit(resume=True)
+    this_process = time.perf_counter() - started
     assert [row["epoch"] for row in resumed.history] == [1, 2, 3, 4]
+    assert earlier > 0 and this_process < resumed.metrics["total_seconds"] <= earlier + this_process
     assert untimed(resumed.metrics) == untimed(whole.metrics)
     assert untimed(resumed.history) == untimed(whole.history)
     weights = [load_file(run / "student" / "model.safetensors") for run in (whole.output_dir, run_dir)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,11 @@ class Record:
     synthetic epoch. Kept in every checkpoint."""
 
     device: torch.device
+    # A run's time is its processes' together, so that a resumed run's cost reads as an
+    # uninterrupted one's: each process counts from the end of its setup (perf_counter) to its last
+    # checkpoint; the epoch a stop cut short is done again, and counted once.
+    timed_from: float
+    earlier_seconds: float = 0.0  # past setup, in the processes before this one
     history: list[dict[str, Any]] = field(default_factory=list)
     outputs: torch.Tensor | None = None
     last_map: dict[str, np.ndarray] | None = None
@@ -47,8 +53,13 @@ class Record:
     synthetic_examples: int = 0
     steps: int = 0
 
+    def seconds(self) -> float:
+        """Wall seconds past setup so far, over every process of this run."""
+        return self.earlier_seconds + time.perf_counter() - self.timed_from
+
     def state_dict(self) -> dict[str, Any]:
         return {
+            "seconds": self.seconds(),
             "history": self.history,
             "outputs": self.outputs,
             "map": None if self.last_map is None else {key: torch.from_numpy(np.asarray(value)) for key, value in self.last_map.items()},
@@ -58,6 +69,7 @@ class Record:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.earlier_seconds = state["seconds"]
         self.history = state["history"]
         self.outputs = None if state["outputs"] is None else state["outputs"].to(self.device)
         self.last_map = None if state["map"] is None else {key: value.numpy() for key, value in state["map"].items()}

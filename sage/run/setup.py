@@ -232,7 +232,7 @@ def start(spec: SageSpec, folder: RunFolder, cluster: Cluster, inputs: Inputs, p
         synthetic_dropout=synthetic_dropout, synthesiser=synthesiser, callbacks=callbacks, inference_batch=batch,
         started=started, setup_seconds=setup_seconds,
         data_fingerprints={"train": data_fingerprint(task, inputs.train_rows), "dev": data_fingerprint(task, inputs.dev_rows)},
-        record=Record(device), progress=progress, transfer=transfer, evaluated_on=inputs.evaluated_on, dev_rows=inputs.dev_rows,
+        record=Record(device, timed_from=started + setup_seconds), progress=progress, transfer=transfer, evaluated_on=inputs.evaluated_on, dev_rows=inputs.dev_rows,
         label_mapping=inputs.label_mapping,
     )
 
