@@ -10,8 +10,9 @@
 #   1. student throughput on full SST-2, bucketed against padded (throughput.json), first because it is
 #      short and certain;
 #   2. benchmarks/sst2-gpu.yaml through `sage bench`: the teacher fine-tuned on full SST-2, then plain
-#      KD, SAGE as described and adversarial, 3 seeds each (evidence/results.json, results.md, plot);
-#      each row's total_seconds gives the SAGE/KD wall-time ratio, seed by seed;
+#      KD, SAGE as described, adversarial and the scale table's pool method, 3 seeds each
+#      (evidence/results.json, results.md, plot); each row's total_seconds gives its wall-time ratio
+#      to KD, seed by seed;
 #   3. with two or more GPUs, one run over NCCL under torchrun (in session.log).
 # The script stops its own bench SESSION_SECONDS after it starts (default 500), before the tool's
 # limit, so that the report is still written. What finished is kept in /tmp/gpu-keep: a second call
