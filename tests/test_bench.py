@@ -205,7 +205,8 @@ def test_paired_differences_give_a_t_interval_and_a_verdict_from_it_alone():
     assert mean == 2.0 and low == pytest.approx(1.122, abs=1e-3) and high == pytest.approx(2.878, abs=1e-3)
     assert verdict(low, high, 5) == "beats"
     assert verdict(-2.9, -1.1, 5) == "behind" and verdict(-0.5, 1.0, 6) == "no difference shown"
-    assert verdict(low, high, 3).startswith("none yet")
+    assert verdict(low, high, 3) == "none yet (3 seeds; a verdict needs 5)"
+    assert verdict(low, high, 1) == "none yet (1 seed; a verdict needs 5)"
 
 
 def test_differences_alike_across_seeds_give_a_zero_width_interval_quietly():

@@ -158,7 +158,7 @@ def difference_cell(mean: float, low: float, high: float, seeds: int) -> str:
 def verdict(low: float, high: float, seeds: int) -> str:
     """By the interval alone: "beats" above zero, "behind" below it, else "no difference shown"."""
     if seeds < VERDICT_SEEDS:
-        return f"none yet ({seeds} seeds; a verdict needs {VERDICT_SEEDS})"
+        return f"none yet ({seeds} seed{'' if seeds == 1 else 's'}; a verdict needs {VERDICT_SEEDS})"
     if low > 0:
         return "beats"
     if high < 0:
