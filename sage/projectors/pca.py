@@ -20,7 +20,10 @@ class PCAProjector(Projector):
         return self.pca_.fit_transform(X)
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
-        return self.pca_.transform(X)
+        # In float64, then rounded to float32 by the base class: a float32 product's last bit
+        # depends on the row's place in BLAS's blocks on some CPUs (AVX-512), so a point would
+        # move when the batch around it is reordered.
+        return self.pca_.transform(X.astype(np.float64))
 
     def _inverse(self, Z: np.ndarray) -> tuple[np.ndarray, int]:
         return self.pca_.inverse_transform(Z), 0
