@@ -52,9 +52,14 @@ def test_a_fixed_seed_run_gives_the_pinned_numbers(name, kd_run, sage_run):
     moves any of them moves these numbers, and every bench row would move with it. Re-pin only on
     purpose, bump sage.run.provenance.NUMERICS_VERSION, and say so in docs/results.md."""
     run, pinned = {"kd": (kd_run, PINNED_KD), "sage": (sage_run, PINNED_SAGE)}[name]
-    assert [round(row["train_loss"], 5) for row in run.history] == pinned["train_loss"]
+    # KD's numbers are exact on every CPU measured. The synthesis path's last bits differ between
+    # CPU generations (measured 2026-12-05 on an AVX-512 EPYC: train loss 2.61632 and 2.38050
+    # against these, dev one sentence of 872 apart), so SAGE's are pinned to 0.1% of the loss and
+    # one dev sentence, about 1.5 times the gap measured between the two machines.
+    loss_tolerance, dev_tolerance = (0, 0) if name == "kd" else (1e-3, 1 / 872)
+    assert [round(row["train_loss"], 5) for row in run.history] == pytest.approx(pinned["train_loss"], rel=loss_tolerance, abs=0)
     assert [round(row["agreement"], 5) for row in run.history] == pinned["agreement"]
-    assert round(run.metrics["dev"]["score"], 5) == pinned["dev"]
+    assert round(run.metrics["dev"]["score"], 5) == pytest.approx(pinned["dev"], abs=dev_tolerance + 1e-5)
     assert round(run.metrics["teacher_dev"]["score"], 5) == PINNED_TEACHER_DEV
     assert run.metrics["dev"]["score"] > 0.65  # it learns: not the majority class
 
