@@ -131,7 +131,10 @@ def _provenance(run: Run) -> dict[str, Any]:
 def machine_description(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA)"
-    return f"CPU {cpu_model()} ({platform.machine()}), {torch.get_num_threads()} threads"
+    # torch's vector kernels (AVX2, AVX512, ...) name the CPU kind: two machines of one model name
+    # can differ there, and then so do their numbers in the last bits (and a fine-tuned teacher's weights).
+    capability = torch.backends.cpu.get_cpu_capability()
+    return f"CPU {cpu_model()} ({platform.machine()}, {capability}), {torch.get_num_threads()} threads"
 
 
 def cpu_model() -> str:
